@@ -1,0 +1,51 @@
+# Sovereign research kernel. Every target bootstraps .venv from requirements.lock (once; again
+# only when the lock or pyproject.toml changes).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.sovereign-installed
+DEMO_QUESTION := How does the causal encoder design in W.A.L.T influence the trade-off between FVD scores and inference throughput in photorealistic video generation?
+export LANGGRAPH_CLI_NO_ANALYTICS := 1
+export LANGGRAPH_NO_VERSION_CHECK := true
+export LANGSMITH_TRACING := false
+export NVIDIA_USAGE_TELEMETRY_ENABLED ?= false
+
+.PHONY: help install demo test bench api lock clean
+
+help:
+	@echo "make demo   - run the W.A.L.T question on the embedded offline default -> out/demo/"
+	@echo "make test   - run the test suite"
+	@echo "make bench  - run the benchmarks (JSON in bench/results/)"
+	@echo "make api    - serve the graph API (langgraph dev) on 127.0.0.1:2024"
+	@echo "make lock   - re-resolve requirements.lock from pyproject.toml"
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sovereign research "$(DEMO_QUESTION)" --provider offline --out out/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+api: $(STAMP)
+	$(BIN)/langgraph dev --no-browser --host 127.0.0.1 --port 2024
+
+lock: $(VENV)
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+$(VENV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+
+clean:
+	rm -rf out .pytest_cache .langgraph_api

@@ -1,0 +1,171 @@
+"""Local corpus adapter: reads JSONL paper records (the bundled corpus, a user's file, or the
+public arXiv metadata snapshot format) into :class:`~sovereign.graph.state.Paper` objects."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from sovereign.graph.state import Paper
+
+BUNDLED_CORPUS_NAME = "corpus.jsonl"
+_ARXIV_NEW = re.compile(r"^(\d{2})(\d{2})\.\d{4,5}$")
+_ARXIV_OLD = re.compile(r"^[a-z\-]+(?:\.[A-Z]{2})?/(\d{2})(\d{2})\d{3}$")
+_VERSION = re.compile(r"v\d+$")
+
+
+class CorpusError(Exception):
+    """The corpus cannot be used (missing, unreadable, or without a single valid record)."""
+
+
+@dataclass(frozen=True)
+class Corpus:
+    path: str
+    papers: tuple[Paper, ...]
+    skipped: tuple[str, ...] = field(default_factory=tuple)  # one line per rejected record
+
+    def by_id(self) -> dict[str, Paper]:
+        return {p.id: p for p in self.papers}
+
+
+def bundled_corpus_path() -> str:
+    return str(resources.files("sovereign.data").joinpath(BUNDLED_CORPUS_NAME))
+
+
+def strip_arxiv_version(arxiv_id: str) -> str:
+    return _VERSION.sub("", arxiv_id.strip())
+
+
+def arxiv_month(arxiv_id: str) -> str | None:
+    """'2312.06662' -> '2023-12'; 'hep-th/9711200' -> '1997-11'."""
+    m = _ARXIV_NEW.match(arxiv_id) or _ARXIV_OLD.match(arxiv_id)
+    if not m:
+        return None
+    yy, mm = int(m.group(1)), int(m.group(2))
+    century = 1900 if yy >= 91 else 2000
+    return f"{century + yy:04d}-{mm:02d}"
+
+
+def is_arxiv_id(value: str) -> bool:
+    return bool(_ARXIV_NEW.match(value) or _ARXIV_OLD.match(value))
+
+
+def _authors(value) -> list[str]:
+    if isinstance(value, list):
+        out = []
+        for a in value:
+            if isinstance(a, str):
+                out.append(a.strip())
+            elif isinstance(a, (list, tuple)) and a:  # authors_parsed: [last, first, suffix]
+                out.append(" ".join(x for x in (a[1], a[0]) if x).strip())
+            elif isinstance(a, dict) and a.get("name"):
+                out.append(str(a["name"]).strip())
+        return [a for a in out if a]
+    if isinstance(value, str):
+        parts = re.split(r",\s*|\s+and\s+", value.replace("\n", " "))
+        return [p.strip() for p in parts if p.strip()]
+    return []
+
+
+def _published(record: dict, arxiv_id: str | None) -> str | None:
+    if record.get("published"):
+        return str(record["published"])[:10]
+    versions = record.get("versions")
+    if isinstance(versions, list) and versions and isinstance(versions[0], dict) and versions[0].get("created"):
+        try:
+            return parsedate_to_datetime(versions[0]["created"]).date().isoformat()
+        except (TypeError, ValueError):
+            pass
+    return arxiv_month(arxiv_id) if arxiv_id else None
+
+
+def record_to_paper(record: dict) -> Paper:
+    """Map one JSON record (our format or the arXiv snapshot format) to a Paper.
+
+    Raises ``ValueError`` with a short reason when the record is unusable.
+    """
+    if not isinstance(record, dict):
+        raise ValueError("record is not a JSON object")
+    raw_id = str(record.get("id") or record.get("arxiv_id") or "").strip()
+    title = re.sub(r"\s+", " ", str(record.get("title") or "")).strip()
+    if not raw_id:
+        raise ValueError("record has no id")
+    if not title:
+        raise ValueError(f"record {raw_id} has no title")
+    arxiv_id = strip_arxiv_version(raw_id) if is_arxiv_id(strip_arxiv_version(raw_id)) else None
+    pid = arxiv_id or raw_id
+    abstract = re.sub(r"\s+", " ", str(record.get("abstract") or record.get("summary") or "")).strip()
+    categories = record.get("categories") or []
+    if isinstance(categories, str):
+        categories = categories.split()
+    published = _published(record, arxiv_id)
+    year = record.get("year")
+    if year is None and published:
+        year = int(published[:4])
+    url = record.get("url") or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
+    return Paper(
+        id=pid,
+        title=title,
+        authors=_authors(record.get("authors") or record.get("authors_parsed") or []),
+        abstract=abstract,
+        year=int(year) if year is not None else None,
+        published=published,
+        categories=[str(c) for c in categories],
+        doi=(str(record["doi"]).strip() or None) if record.get("doi") else None,
+        url=url,
+        arxiv_id=arxiv_id,
+        openalex_id=record.get("openalex_id"),
+        source="local",
+        summary_source=record.get("summary_source"),
+    )
+
+
+def read_corpus(path: str) -> Corpus:
+    """Read a JSONL corpus. Bad lines are skipped and listed in ``Corpus.skipped``."""
+    p = Path(path)
+    if not p.exists():
+        raise CorpusError(f"corpus file not found: {path}")
+    if not p.is_file():
+        raise CorpusError(f"corpus path is not a file: {path}")
+    papers: dict[str, Paper] = {}
+    skipped: list[str] = []
+    try:
+        with p.open("r", encoding="utf-8", errors="strict") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    paper = record_to_paper(json.loads(line))
+                except (json.JSONDecodeError, ValueError, TypeError) as exc:
+                    reason = str(exc).splitlines()[0][:120]
+                    skipped.append(f"line {lineno}: {reason}")
+                    continue
+                papers.setdefault(paper.id, paper)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"cannot read corpus {path}: {exc.__class__.__name__}") from exc
+    if not papers:
+        raise CorpusError(f"corpus {path} holds no valid paper records")
+    return Corpus(path=str(p), papers=tuple(papers.values()), skipped=tuple(skipped))
+
+
+@lru_cache(maxsize=8)
+def _cached(path: str, mtime_ns: int, size: int) -> Corpus:
+    return read_corpus(path)
+
+
+def load_corpus(path: str | None = None) -> Corpus:
+    """Load (and cache per process) the corpus at ``path``, or the bundled one."""
+    path = path or bundled_corpus_path()
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise CorpusError(f"corpus file not found: {path}") from None
+    if not os.access(path, os.R_OK):
+        raise CorpusError(f"corpus file is not readable: {path}")
+    return _cached(os.path.abspath(path), st.st_mtime_ns, st.st_size)

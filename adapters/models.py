@@ -1,0 +1,18 @@
+"""Model factory: picks the offline or the NIM implementation of each model role from the
+configuration. The only place that knows which provider backs which role."""
+
+from __future__ import annotations
+
+from sovereign.adapters.corpus import load_corpus
+from sovereign.adapters.embeddings import Embedder
+from sovereign.graph.configuration import Configuration
+
+
+def embedder_for(cfg: Configuration) -> Embedder:
+    if cfg.resolved_provider() == "nim":
+        from sovereign.adapters.nim import nim_embedder
+
+        return nim_embedder(cfg)
+    from sovereign.adapters.local_source import searcher_for
+
+    return searcher_for(load_corpus(cfg.corpus_path), cfg.offline_embed_dim).embedder

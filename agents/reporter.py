@@ -1,0 +1,256 @@
+"""Reporter: renders the final state into the report contract (:class:`Report`) and report.md.
+
+Everything is read from state; nothing is recomputed. With ``output_dir`` configured, the node
+also writes report.md and report.json there (atomically: both or neither).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+from langgraph.runtime import Runtime
+
+from sovereign.agents.extractor import OFFLINE_EXTRACTOR
+from sovereign.agents.planner import OFFLINE_PLANNER
+from sovereign.agents.synthesizer import VETO_BELOW, WEIGHTS
+from sovereign.agents.tribunal import OFFLINE_REVIEWER
+from sovereign.graph.configuration import Configuration
+from sovereign.graph.state import (
+    RankedPaper,
+    Report,
+    ReportClaim,
+    ReportPaper,
+    ReportReview,
+    ReportTribunal,
+    ResearchState,
+)
+from sovereign.text import shorten
+
+MAX_REFERENCES = 12
+ESCALATION_BANNER = "Autonomous draft — Owner review required before publication"
+
+
+def paper_link(p: ReportPaper) -> str:
+    if p.url:
+        return p.url
+    if p.doi:
+        return f"https://doi.org/{p.doi}"
+    return p.id
+
+
+def to_report_paper(r: RankedPaper) -> ReportPaper:
+    p = r.paper
+    return ReportPaper(
+        id=p.id, title=p.title, authors=p.authors, year=p.year, url=p.url, doi=p.doi, source=p.source,
+        relevance=round(r.relevance, 4),
+    )
+
+
+def reference_line(p: ReportPaper) -> str:
+    authors = ", ".join(p.authors[:3]) + (" et al." if len(p.authors) > 3 else "")
+    links = []
+    if p.url:
+        links.append(p.url)
+    if p.doi:
+        links.append(f"https://doi.org/{p.doi}")
+    year = f" ({p.year})" if p.year else ""
+    return f"{authors or 'Unknown authors'}{year}. *{p.title}*. " + " · ".join(links or [p.id])
+
+
+def build_uncertainties(state: ResearchState, claims: list[ReportClaim], provider: str) -> list[str]:
+    out: list[str] = list(dict.fromkeys(state.uncertainties))
+    out += [f"Source problem: {e}" for e in dict.fromkeys(state.source_errors)]
+    signals = state.rounds[-1].reviews[0].signals if state.rounds and state.rounds[-1].reviews else {}
+    if signals.get("topic_drift"):
+        out.append(
+            f"Topic drift: the primary paper covers {signals.get('term_coverage', 0):.0%} of the question's terms; "
+            "the retrieved papers may not address the question."
+        )
+    unverified = [c.id for c in claims if not c.verified]
+    if unverified:
+        out.append(f"{len(unverified)} of {len(claims)} claims are not verified: {', '.join(unverified)}.")
+    self_only = [c.id for c in claims if c.verified and c.evidence_id == c.source_id]
+    if self_only:
+        out.append(
+            f"{len(self_only)} verified claim(s) ({', '.join(self_only)}) match best their own source paper: "
+            "the baseline verifier counts self-reported support, which is not independent confirmation."
+        )
+    if any(r.paper.summary_source for r in state.papers[:MAX_REFERENCES]):
+        out.append(
+            "Paper texts from the bundled corpus are summaries written for this corpus, not the authors' abstracts; "
+            "claims are extracted from and checked against those summaries."
+        )
+    if provider == "offline":
+        out.append(
+            "Offline default: planner, extractor and reviewers are deterministic algorithms, not language models; "
+            "scores measure lexical and embedding similarity, not understanding."
+        )
+    if state.dropped_claims:
+        out.append(f"{len(state.dropped_claims)} claim(s) were dropped by the revision round as weakly supported.")
+    if len(state.papers) < 3:
+        out.append(f"Only {len(state.papers)} paper(s) were retrieved.")
+    return list(dict.fromkeys(out))
+
+
+def offline_abstract(state: ResearchState, primary: ReportPaper | None, claims: list[ReportClaim], method: str) -> str:
+    if primary is None:
+        return f"No paper was found for the question “{state.question}”, so no synthesis could be drawn."
+    verified = [c for c in claims if c.verified]
+    independent = [c for c in verified if c.evidence_id != c.source_id]
+    first = claims[0].text if claims else "nothing the extractor could isolate as a claim"
+    return (
+        f"This draft addresses the question “{state.question}” using {len(state.papers)} papers retrieved with "
+        f"{len(state.queries)} queries. The most relevant paper is “{primary.title}” ({primary.id}), which states: "
+        f"{first} Of {len(claims)} claims extracted from it, {len(verified)} reached the {method} verification "
+        f"threshold, {len(independent)} of them on a paper other than their source. The tribunal scored the draft "
+        f"{state.score if state.score is not None else 0:.1f}/10 ({state.verdict}, revision round {state.revision_round}); "
+        f"policy: {state.policy}. (Abstract assembled by the offline template from the run's data.)"
+    )
+
+
+def build_report(state: ResearchState, cfg: Configuration, today: _dt.date | None = None) -> Report:
+    provider = cfg.resolved_provider()
+    papers = [to_report_paper(r) for r in state.papers]
+    by_id = {p.id: p for p in papers}
+    primary = by_id.get(state.primary_id or "")
+    ver = {v.claim_id: v for v in state.verifications}
+    claims = []
+    for c in state.claims:
+        v = ver.get(c.id)
+        claims.append(
+            ReportClaim(
+                id=c.id, text=c.text, source_id=c.source_id, verified=bool(v and v.verified),
+                confidence=round(v.confidence, 4) if v else 0.0, label=v.label if v else "UNSUPPORTED",
+                evidence_id=v.evidence_id if v else None, evidence_quote=v.evidence_quote if v else None,
+                method=v.method if v else cfg.verify_method,
+            )
+        )
+    cited = [primary.id] if primary else []
+    cited += [c.source_id for c in claims] + [c.evidence_id for c in claims if c.evidence_id]
+    cited += [p.id for p in papers[:MAX_REFERENCES]]
+    ref_papers = [by_id[i] for i in dict.fromkeys(cited) if i in by_id]
+    final_reviews = state.rounds[-1].reviews if state.rounds else []
+    agents = {
+        "planner": OFFLINE_PLANNER,
+        "extractor": OFFLINE_EXTRACTOR,
+        "verifier": f"{cfg.verify_method} (threshold {cfg.verify_threshold})",
+        "reviewers": ", ".join(dict.fromkeys(r.reviewer for r in final_reviews)) or OFFLINE_REVIEWER,
+        "writer": "offline template",
+    }
+    method = cfg.verify_method
+    report = Report(
+        title=f"Research report: {shorten(state.question, 90)}",
+        date=(today or _dt.date.today()).isoformat(),
+        question=state.question,
+        provider=provider,
+        agents=agents,
+        queries=state.queries,
+        sources=cfg.sources,
+        embedding_model=str(state.index_info.get("embedder", "none")),
+        verification={"method": method, "threshold": cfg.verify_threshold},
+        abstract=offline_abstract(state, primary, claims, method),
+        introduction=(
+            f"Analysis of: {primary.title if primary else 'no paper found'}. Research goal: {state.question}"
+        ),
+        papers=papers,
+        primary_paper=primary,
+        claims=claims,
+        tribunal=ReportTribunal(
+            reviews=[ReportReview(role=r.role, round=r.round, score=r.score, rationale=r.rationale, reviewer=r.reviewer) for r in final_reviews],
+            score=state.score or 0.0,
+            verdict=state.verdict or "FAIL",
+            revision_round=state.revision_round,
+            rounds=state.rounds,
+        ),
+        policy=state.policy or "ESCALATE_TO_OWNER",
+        policy_reasons=state.policy_reasons,
+        owner=state.owner,
+        uncertainties=build_uncertainties(state, claims, provider),
+        references=[reference_line(p) for p in ref_papers],
+        metrics={
+            "papers": len(papers),
+            "claims": len(claims),
+            "verified": sum(c.verified for c in claims),
+            "queries": len(state.queries),
+            "revision_rounds": state.revision_round,
+            "timings_s": dict(state.timings),
+        },
+    )
+    report.markdown = render_markdown(report, ref_papers)
+    return report
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(r: Report, ref_papers: list[ReportPaper]) -> str:
+    ref_no = {p.id: i + 1 for i, p in enumerate(ref_papers)}
+
+    def cite(pid: str | None) -> str:
+        return f"[{ref_no[pid]}]" if pid in ref_no else (pid or "—")
+
+    lines = [f"# {r.title}", "", f"*Date: {r.date} · Provider: {r.provider} · Sovereign research kernel*", ""]
+    if r.policy == "ESCALATE_TO_OWNER" and r.owner is None:
+        lines += [f"> **{ESCALATION_BANNER}**", ""]
+    if r.owner is not None:
+        lines += [f"> Owner decision: **{r.owner.decision}**" + (f" — {r.owner.note}" if r.owner.note else ""), ""]
+    lines += ["## Abstract", "", r.abstract, ""]
+    lines += ["## 1 Introduction", "", r.introduction, ""]
+    if r.primary_paper:
+        lines += [f"The primary paper is {cite(r.primary_paper.id)} ({r.primary_paper.id}), ranked first of {len(r.papers)} by relevance to the question.", ""]
+    lines += ["## 2 Methodology", ""]
+    lines += [f"- Queries ({len(r.queries)}): " + "; ".join(f"`{q}`" for q in r.queries)]
+    lines += [f"- Sources: {', '.join(r.sources)}"]
+    lines += [f"- Embedding model: {r.embedding_model}; index: FAISS inner product on normalised vectors"]
+    lines += [f"- Verification: {r.verification['method']}, threshold {r.verification['threshold']}"]
+    lines += [f"- Agents: " + "; ".join(f"{k}: {v}" for k, v in r.agents.items())]
+    weights = ", ".join(f"{k} {v:.2f}" for k, v in WEIGHTS.items())
+    lines += [
+        f"- Tribunal: SKEPTIC, VALIDATOR and SYNTHESIZER review in parallel; score = weighted mean ({weights}), "
+        f"SKEPTIC veto below {VETO_BELOW:g}; below the revision threshold the work is revised and reviewed again.",
+        "",
+    ]
+    verified = sum(c.verified for c in r.claims)
+    lines += ["## 3 Results", ""]
+    lines += [f"- Papers retrieved: {len(r.papers)}"]
+    lines += [f"- Claims extracted: {len(r.claims)}; verified: {verified}"]
+    lines += [
+        f"- Tribunal: {r.tribunal.score:.1f}/10 → {r.tribunal.verdict} (revision_round={r.tribunal.revision_round}). "
+        f"Policy: {r.policy}."
+    ]
+    if r.policy_reasons:
+        lines += [f"- Policy reasons: " + "; ".join(r.policy_reasons)]
+    lines += ["", "| Round | Role | Score | Rationale |", "| --- | --- | --- | --- |"]
+    for rnd in r.tribunal.rounds:
+        for rev in rnd.reviews:
+            lines += [f"| {rnd.round} | {rev.role} | {rev.score:.1f} | {_cell(rev.rationale)} |"]
+    for rnd in r.tribunal.rounds:
+        if rnd.changes:
+            lines += ["", f"Revision after round {rnd.round} (score {rnd.score:.1f}): " + "; ".join(rnd.changes) + "."]
+    lines += ["", "Top papers:", ""]
+    for p in r.papers[:5]:
+        lines += [f"- {cite(p.id)} {p.title} ({p.id}), relevance {p.relevance:.2f}"]
+    lines += ["", "## 4 Uncertainties", ""]
+    lines += [f"- {u}" for u in r.uncertainties] or ["- None recorded."]
+    lines += ["", "## 5 Extracted Claims", ""]
+    lines += ["| Claim | Verified | Confidence | Label | Evidence | Evidence paper |", "| --- | --- | --- | --- | --- | --- |"]
+    for c in r.claims:
+        mark = "✓" if c.verified else "×"
+        quote = _cell(shorten(c.evidence_quote or "", 90)) or "—"
+        lines += [
+            f"| {c.id}: {_cell(c.text)} {cite(c.source_id)} | {mark} | {c.confidence:.2f} | {c.label} | {quote} | {cite(c.evidence_id)} |"
+        ]
+    lines += ["", "## References", ""]
+    lines += [f"[{i + 1}] {line}" for i, line in enumerate(r.references)]
+    return "\n".join(lines) + "\n"
+
+
+def report(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
+    cfg = Configuration.from_runtime(runtime)
+    rep = build_report(state, cfg)
+    if cfg.output_dir:
+        from sovereign.output import write_report
+
+        write_report(rep, cfg.output_dir)
+    return {"report": rep.model_dump(mode="json")}

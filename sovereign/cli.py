@@ -1,0 +1,159 @@
+"""The ``sovereign`` command line.
+
+Exit codes: 0 success; 1 the run failed (one line on stderr); 2 bad input (one line on stderr,
+nothing written, no work done). Heavy modules are imported only when a command runs, so
+``sovereign --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from sovereign import __version__
+
+PROG = "sovereign"
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Sovereign research kernel: answers a research question with a short, cited report "
+        "whose claims are checked against sources and reviewed by a three-role tribunal.",
+        epilog="Runs offline on the bundled corpus unless NVIDIA_API_KEY or NVIDIA_BASE_URL is set "
+        "(provider=auto). Exit codes: 0 ok, 1 run failed, 2 bad input.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on failure")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    r = sub.add_parser(
+        "research",
+        help="research one question and write report.md + report.json",
+        description="Research one question: plan queries, search, extract and verify claims, run the tribunal, "
+        "and write DIR/report.md and DIR/report.json.",
+    )
+    r.add_argument("question", help="the research question (quote it)")
+    r.add_argument("--out", metavar="DIR", default="out/report", help="output folder (default: out/report)")
+    r.add_argument("--provider", help="auto (default) | offline | nim")
+    r.add_argument("--corpus", metavar="FILE", help="JSONL corpus for the local source (default: bundled corpus)")
+    r.add_argument("--sources", metavar="LIST", help="comma-separated: local,arxiv,openalex (default: local)")
+    r.add_argument("--n-queries", type=int, metavar="N", help="search queries to plan (default 4)")
+    r.add_argument("--papers-per-query", type=int, metavar="N", help="papers kept per query and source (default 8)")
+    r.add_argument("--claims-per-paper", type=int, metavar="N", help="claims extracted per paper (default 5)")
+    r.add_argument("--verify-method", metavar="M", help="tfidf (default, the seeds' baseline) | evidence")
+    r.add_argument("--verify-threshold", type=float, metavar="X", help="verification threshold (default 0.15)")
+    r.add_argument("--revision-threshold", type=float, metavar="X", help="tribunal score that avoids revision (default 6.5)")
+    r.add_argument("--max-revision-rounds", type=int, metavar="N", help="revision rounds at most (default 1)")
+    r.add_argument("--json", action="store_true", help="print the report JSON to stdout")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+    return parser
+
+
+_OPTION_TO_FIELD = {
+    "provider": "provider",
+    "corpus": "corpus_path",
+    "sources": "sources",
+    "n_queries": "n_queries",
+    "papers_per_query": "papers_per_query",
+    "claims_per_paper": "claims_per_paper",
+    "verify_method": "verify_method",
+    "verify_threshold": "verify_threshold",
+    "revision_threshold": "revision_threshold",
+    "max_revision_rounds": "max_revision_rounds",
+}
+
+
+def _config_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    cfg = {field: getattr(args, opt) for opt, field in _OPTION_TO_FIELD.items() if getattr(args, opt) is not None}
+    cfg["output_dir"] = args.out
+    return cfg
+
+
+def _validation_message(exc: Exception) -> str:
+    """One line from a pydantic ValidationError (or any error)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = exc.errors()[0]  # type: ignore[attr-defined]
+            loc = ".".join(str(x) for x in first.get("loc", ()) if x != "__root__")
+            msg = str(first.get("msg", "")).removeprefix("Value error, ")
+            return f"{loc}: {msg}" if loc else msg
+        except Exception:
+            pass
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+
+
+def _cmd_research(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from sovereign.adapters.corpus import CorpusError
+    from sovereign.api import validate_request
+    from sovereign.output import OutputError
+    from sovereign.progress import Progress
+
+    try:
+        question, cfg = validate_request(args.question, **_config_from_args(args))
+    except (ValidationError, CorpusError, OutputError, ValueError) as exc:
+        raise UsageError(_validation_message(exc)) from None
+
+    from sovereign.graph.builder import graph
+
+    progress = Progress(enabled=not args.quiet, stream=sys.stderr)
+    report: dict | None = None
+    for update in graph.stream({"question": question}, config={"recursion_limit": 100}, context=cfg, stream_mode="updates"):
+        for node, delta in update.items():
+            progress.node_done(node, delta or {})
+            if node == "report" and delta:
+                report = delta.get("report")
+    progress.close()
+    if report is None:
+        raise RuntimeError("the graph finished without a report")
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    if not args.quiet:
+        out = os.path.join(cfg.output_dir or "", "report.md")
+        print(
+            f"Report written to {out} and {os.path.join(cfg.output_dir or '', 'report.json')} "
+            f"(tribunal {report['tribunal']['score']:.1f}/10, policy {report['policy']})",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return {"research": _cmd_research}[args.command](args)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line unless --debug
+        if debug:
+            raise
+        print(f"{PROG}: error: {_validation_message(exc)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

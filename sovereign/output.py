@@ -1,0 +1,56 @@
+"""Writing a report to disk: report.md and report.json, both or neither (atomic renames)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from sovereign.graph.state import Report
+
+REPORT_FILES = ("report.md", "report.json")
+
+
+class OutputError(Exception):
+    """The output folder cannot take the report (not a folder, read-only, disk full...)."""
+
+
+def check_output_dir(path: str) -> Path:
+    """Validate an output folder before any work: it may not exist yet, but must not be a file."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise OutputError(f"output path is a file, not a folder: {path}")
+    parent = next((a for a in [p, *p.parents] if a.exists()), None)
+    if parent is not None and not os.access(parent, os.W_OK):
+        raise OutputError(f"output folder is not writable: {parent}")
+    return p
+
+
+def write_report(report: Report, out_dir: str) -> dict[str, str]:
+    """Write report.md and report.json into ``out_dir``; returns their paths."""
+    target = check_output_dir(out_dir)
+    payloads = {
+        "report.md": report.markdown,
+        "report.json": json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n",
+    }
+    temps: dict[str, str] = {}
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for name, text in payloads.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=target)
+            temps[name] = tmp
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for name, tmp in temps.items():
+            os.replace(tmp, target / name)
+    except OSError as exc:
+        for tmp in temps.values():
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        raise OutputError(f"cannot write the report to {target}: {exc.strerror or exc}") from exc
+    return {name: str(target / name) for name in payloads}

@@ -1,0 +1,35 @@
+"""Shared fixtures. Every test runs on the embedded offline default: NIM variables are removed
+from the environment so that provider=auto resolves to offline and nothing leaves the machine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+WALT_QUESTION = (
+    "How does the causal encoder design in W.A.L.T influence the trade-off between FVD scores and "
+    "inference throughput in photorealistic video generation?"
+)
+DRIFT_QUESTION = "What LoRA rank works best for fine-tuning Wan2.1?"
+
+
+@pytest.fixture(autouse=True)
+def _offline_env(monkeypatch):
+    for var in ("NVIDIA_API_KEY", "NVIDIA_BASE_URL", "SOVEREIGN_CHAT_MODEL", "SOVEREIGN_EMBED_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NVIDIA_USAGE_TELEMETRY_ENABLED", "false")
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the installed ``sovereign`` console script as a user would."""
+    exe = Path(sys.executable).with_name("sovereign")
+    full_env = {k: v for k, v in os.environ.items() if k not in ("NVIDIA_API_KEY", "NVIDIA_BASE_URL")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
