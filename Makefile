@@ -49,3 +49,10 @@ $(VENV):
 
 clean:
 	rm -rf out .pytest_cache .langgraph_api
+
+# The API server image's Dockerfile, generated from langgraph.json (keep it in sync: `make
+# dockerfile`; tests/test_dockerfile.py fails when it drifts). Build with `docker build -t
+# sovereign-api .` or `langgraph build -t sovereign-api`; see docs/DEPLOY.md.
+.PHONY: dockerfile
+dockerfile: $(STAMP)
+	$(BIN)/langgraph dockerfile -c langgraph.json Dockerfile

@@ -10,9 +10,18 @@ from sovereign.graph.configuration import Configuration
 
 def embedder_for(cfg: Configuration) -> Embedder:
     if cfg.resolved_provider() == "nim":
-        from sovereign.adapters.nim import nim_embedder
+        from sovereign.adapters.nim import nim_client
 
-        return nim_embedder(cfg)
+        return nim_client(cfg)
     from sovereign.adapters.local_source import searcher_for
 
     return searcher_for(load_corpus(cfg.corpus_path), cfg.offline_embed_dim).embedder
+
+
+def chat_client(cfg: Configuration):
+    """The NIM client for the LLM versions of the agents, or ``None`` on the offline provider."""
+    if cfg.resolved_provider() != "nim":
+        return None
+    from sovereign.adapters.nim import nim_client
+
+    return nim_client(cfg)

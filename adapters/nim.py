@@ -1,40 +1,275 @@
-"""NVIDIA NIM adapter: embeddings through ``NVIDIAEmbeddings`` (hosted catalog or self-hosted
-base URL). The API key is read from ``NVIDIA_API_KEY`` by the client itself, never stored here."""
+"""NVIDIA NIM adapter: chat through ``ChatNVIDIA`` and embeddings through ``NVIDIAEmbeddings``,
+against NVIDIA's hosted catalog (``NVIDIA_API_KEY``) or a self-hosted NIM (``NVIDIA_BASE_URL``).
+
+What this adapter adds to the clients:
+
+* retries with exponential backoff and jitter (tenacity) on 429 (honouring ``Retry-After``), 5xx,
+  timeouts and connection errors — the clients have none;
+* a bound on requests in flight (``Configuration.max_concurrency``), process-wide;
+* JSON replies validated against a pydantic model, with one repair attempt; ``None`` when the
+  reply still does not parse, so the calling agent falls back to its offline algorithm;
+* request and token counters (for benchmarks and the report's metrics);
+* one-line errors that never carry the API key.
+
+The key itself is read by the clients from the environment and never stored in configuration,
+state or reports.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ValidationError
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from sovereign.adapters.embeddings import l2_normalize
+from sovereign.adapters.http import parse_retry_after
 from sovereign.graph.configuration import Configuration
 
 EMBED_BATCH = 50
+MAX_RETRY_AFTER = 60.0
+M = TypeVar("M", bound=BaseModel)
+
+os.environ.setdefault("NVIDIA_USAGE_TELEMETRY_ENABLED", "false")  # opt-in only (README)
 
 
-class NimEmbedder:
-    """nv-embedqa-e5-v5 style embeddings: passages with input_type=passage, queries with query."""
+class NimHttpError(Exception):
+    """A NIM answer with an error status (raised from a response hook, before the client's own)."""
 
-    def __init__(self, model: str, base_url: str | None):
-        os.environ.setdefault("NVIDIA_USAGE_TELEMETRY_ENABLED", "false")
-        from langchain_nvidia_ai_endpoints import NVIDIAEmbeddings
+    def __init__(self, status: int, retry_after: float | None = None):
+        super().__init__(f"NIM answered HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
 
-        kwargs = {"model": model, "truncate": "END", "max_batch_size": EMBED_BATCH}
-        if base_url:
-            kwargs["base_url"] = base_url
-        self._client = NVIDIAEmbeddings(**kwargs)
-        self.name = f"{model} (NVIDIA NIM)"
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+class NimError(Exception):
+    """A NIM call failed after retries; the message is one line without secrets."""
+
+
+def redact(text: str) -> str:
+    key = os.environ.get("NVIDIA_API_KEY")
+    if key:
+        text = text.replace(key, "***")
+    return re.sub(r"nvapi-[A-Za-z0-9_\-]{8,}", "nvapi-***", text)
+
+
+def one_line_error(exc: BaseException) -> str:
+    if isinstance(exc, NimHttpError):
+        return str(exc)
+    name = exc.__class__.__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+    if "timed out" in text.lower() or "timeout" in name.lower():
+        return "NIM request timed out"
+    if "connection" in name.lower() or "Connection refused" in text or "Max retries exceeded" in text:
+        return "cannot connect to the NIM endpoint"
+    m = re.match(r"\[(\d{3})\]", text)
+    if m:
+        return f"NIM answered HTTP {m.group(1)}"
+    return redact(text)[:200]
+
+
+def _retryable(exc: BaseException) -> bool:
+    import requests
+
+    if isinstance(exc, NimHttpError):
+        return exc.status == 429 or exc.status >= 500
+    if isinstance(exc, (requests.Timeout, requests.ConnectionError)):
+        return True
+    m = re.match(r"\[(\d{3})\]", str(exc))
+    return bool(m and (m.group(1) == "429" or m.group(1).startswith("5")))
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, NimHttpError) and exc.retry_after is not None:
+        return min(exc.retry_after, MAX_RETRY_AFTER)
+    return wait_exponential_jitter(initial=0.5, max=10.0)(state)
+
+
+def _raise_on_error(response, *args, **kwargs):
+    if response.status_code == 429 or response.status_code >= 500:
+        raise NimHttpError(response.status_code, parse_retry_after(response.headers.get("Retry-After")))
+    return response
+
+
+def _session():
+    import requests
+
+    session = requests.Session()
+    session.hooks["response"].append(_raise_on_error)
+    return session
+
+
+@dataclass
+class Usage:
+    requests: int = 0
+    chat_requests: int = 0
+    embed_requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    failures: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **kw: int) -> None:
+        with self.lock:
+            for k, v in kw.items():
+                setattr(self, k, getattr(self, k) + v)
+
+    def snapshot(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("requests", "chat_requests", "embed_requests", "prompt_tokens", "completion_tokens", "failures")}
+
+
+USAGE = Usage()
+_semaphores: dict[int, threading.BoundedSemaphore] = {}
+_sem_lock = threading.Lock()
+
+
+def _slot(n: int) -> threading.BoundedSemaphore:
+    with _sem_lock:
+        if n not in _semaphores:
+            _semaphores[n] = threading.BoundedSemaphore(n)
+        return _semaphores[n]
+
+
+def extract_json(text: str) -> str:
+    """The JSON object in a model reply (code fences and prose around it removed)."""
+    text = text.strip()
+    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, flags=re.S)
+    if fenced:
+        text = fenced.group(1).strip()
+    start, end = text.find("{"), text.rfind("}")
+    return text[start : end + 1] if start != -1 and end > start else text
+
+
+class NimClient:
+    """One configured pair of NIM clients (chat + embeddings)."""
+
+    def __init__(self, cfg: Configuration):
+        from langchain_nvidia_ai_endpoints import ChatNVIDIA, NVIDIAEmbeddings
+
+        self.cfg = cfg
+        common = {"timeout": cfg.nim_timeout_seconds}
+        if cfg.nim_base_url:
+            common["base_url"] = cfg.nim_base_url
+        self.chat_model = ChatNVIDIA(model=cfg.chat_model, temperature=0.0, max_completion_tokens=cfg.max_output_tokens, **common)
+        self.embeddings = NVIDIAEmbeddings(model=cfg.embed_model, truncate="END", max_batch_size=EMBED_BATCH, **common)
+        for client in (self.chat_model._client, self.embeddings._client):
+            client.get_session_fn = _session
+        self.name = f"{cfg.embed_model} (NVIDIA NIM)"
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _call(self, fn, kind: str):
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable), wait=_wait, stop=stop_after_attempt(self.cfg.nim_max_attempts), reraise=True
+        )
+        try:
+            for attempt in retrying:
+                with attempt, _slot(self.cfg.max_concurrency):
+                    USAGE.add(requests=1, **{f"{kind}_requests": 1})
+                    return fn()
+        except Exception as exc:
+            USAGE.add(failures=1)
+            raise NimError(f"NIM {kind} call failed: {one_line_error(exc)}") from None
+
+    # ------------------------------------------------------------------ chat
+
+    def chat(self, messages: list[tuple[str, str]]) -> str:
+        reply = self._call(lambda: self.chat_model.invoke(messages), "chat")
+        usage = getattr(reply, "usage_metadata", None) or {}
+        USAGE.add(prompt_tokens=int(usage.get("input_tokens", 0)), completion_tokens=int(usage.get("output_tokens", 0)))
+        return reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
+
+    def chat_json(self, system: str, user: str, model: type[M]) -> M | None:
+        """Ask for a JSON object matching ``model``; one repair attempt; ``None`` if it never parses.
+
+        Network failures raise :class:`NimError` (the caller decides whether to fall back)."""
+        schema = json.dumps(model.model_json_schema(), separators=(",", ":"))
+        system = f"{system}\n\nAnswer with ONE JSON object and nothing else. JSON Schema of the answer:\n{schema}"
+        messages = [("system", system), ("user", user)]
+        content = self.chat(messages)
+        try:
+            return model.model_validate_json(extract_json(content))
+        except (ValidationError, ValueError) as exc:
+            problem = str(exc).splitlines()[0][:300]
+        messages += [
+            ("assistant", content[:4000]),
+            ("user", f"That answer is not valid for the schema ({problem}). Reply with only the corrected JSON object."),
+        ]
+        content = self.chat(messages)
+        try:
+            return model.model_validate_json(extract_json(content))
+        except (ValidationError, ValueError):
+            return None
+
+    # ------------------------------------------------------------------ embeddings
+
+    def _embed(self, texts: Sequence[str], input_type: str) -> np.ndarray:
+        """Cached, batched (50 a request), batches in parallel within the in-flight bound."""
+        from sovereign.adapters.cache import bytes_to_vector, digest, get_cache, vectors_to_bytes
+
         if not texts:
             return np.zeros((0, 1), dtype=np.float32)
-        return l2_normalize(np.asarray(self._client.embed_documents(list(texts)), dtype=np.float32))
+        cache = get_cache() if self.cfg.cache else None
+        keys = [digest("embed", self.cfg.embed_model, input_type, t) for t in texts]
+        found = cache.get_many(list(dict.fromkeys(keys))) if cache else {}
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
+        if missing:
+            batches = [missing[i : i + EMBED_BATCH] for i in range(0, len(missing), EMBED_BATCH)]
+
+            def run(batch: list[str]) -> list[list[float]]:
+                return self._call(lambda: self.embeddings._embed(batch, model_type=input_type), "embed")
+
+            if len(batches) == 1:
+                parts = [run(batches[0])]
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=min(len(batches), self.cfg.max_concurrency)) as pool:
+                    parts = list(pool.map(run, batches))
+            new = {}
+            for batch, vectors in zip(batches, parts):
+                for t, v in zip(batch, vectors):
+                    k = digest("embed", self.cfg.embed_model, input_type, t)
+                    new[k] = vectors_to_bytes(np.asarray(v, dtype=np.float32))
+            found = {**found, **new}
+            if cache:
+                cache.put_many(new)
+        return l2_normalize(np.vstack([bytes_to_vector(found[k]) for k in keys]))
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(list(texts), "passage")
 
     def embed_query(self, text: str) -> np.ndarray:
-        return l2_normalize(np.asarray(self._client.embed_query(text), dtype=np.float32))[0]
+        return self._embed([text], "query")[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Several queries in one request (input_type=query)."""
+        return self._embed(list(texts), "query")
 
 
-def nim_embedder(cfg: Configuration) -> NimEmbedder:
-    return NimEmbedder(cfg.embed_model, cfg.nim_base_url)
+_clients: dict[tuple, NimClient] = {}
+_clients_lock = threading.Lock()
+
+
+def nim_client(cfg: Configuration) -> NimClient:
+    """A cached client per (models, endpoint, limits)."""
+    key = (
+        cfg.chat_model, cfg.embed_model, cfg.nim_base_url, cfg.nim_timeout_seconds, cfg.max_concurrency,
+        cfg.nim_max_attempts, cfg.max_output_tokens, cfg.cache, bool(os.environ.get("NVIDIA_API_KEY")),
+    )
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = NimClient(cfg)
+        return _clients[key]
+
+
+def nim_embedder(cfg: Configuration) -> NimClient:
+    return nim_client(cfg)

@@ -8,6 +8,7 @@ most related to the question are kept, in the order the paper states them.
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
+from pydantic import BaseModel, Field
 
 from sovereign.graph.configuration import Configuration
 from sovereign.graph.state import Claim, Paper, ResearchState
@@ -48,16 +49,74 @@ def offline_claims(paper: Paper, question: str, k: int) -> list[str]:
     return [candidates[i] for _, i in keep]
 
 
+class ExtractedClaim(BaseModel):
+    text: str = Field(description="One atomic, self-contained claim stated by the paper.")
+
+
+class ExtractorReply(BaseModel):
+    claims: list[ExtractedClaim] = Field(max_length=40)
+
+
+def clean_claims(texts: list[str], k: int) -> list[str]:
+    """Model claims: one sentence each, 6-60 words, de-duplicated, at most k (pure)."""
+    out, seen = [], set()
+    for t in texts:
+        t = " ".join(str(t).split())
+        if not (MIN_CLAIM_WORDS <= len(t.split()) <= 60) or normalize(t) in seen:
+            continue
+        seen.add(normalize(t))
+        out.append(t if t.endswith((".", "!", "?")) else t + ".")
+    return out[:k]
+
+
+def nim_claims(client, paper: Paper, question: str, k: int) -> tuple[list[str] | None, str | None]:
+    from sovereign.llm import structured
+    from sovereign.prompts import extractor as prompt
+    from sovereign.prompts.fencing import new_nonce
+
+    nonce = new_nonce()
+    reply, note = structured(
+        client, prompt.system(nonce), prompt.user(question, paper.id, paper.title, paper.abstract, k, nonce),
+        ExtractorReply, f"Claim extractor ({paper.id})",
+    )
+    if reply is None:
+        return None, note
+    cleaned = clean_claims([c.text for c in reply.claims], k)
+    return (cleaned, None) if cleaned else (None, f"Claim extractor ({paper.id}): the model returned no usable claim; used the offline algorithm instead.")
+
+
 def extract(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
+    from sovereign.adapters.models import chat_client
+    from sovereign.llm import model_label
+
     cfg = Configuration.from_runtime(runtime)
+    client = chat_client(cfg)
     dropped = {normalize(t) for t in state.dropped_claims}
+    targets = [r.paper for r in state.papers[: cfg.extract_papers]]
+    notes: list[str] = []
+    per_paper: list[tuple[Paper, list[str], str]] = []
+    if client is not None and targets:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(len(targets), cfg.max_concurrency)) as pool:
+            replies = list(pool.map(lambda p: nim_claims(client, p, state.question, cfg.claims_per_paper), targets))
+        for paper, (texts, note) in zip(targets, replies):
+            if texts is None:
+                notes.append(note)
+                per_paper.append((paper, offline_claims(paper, state.question, cfg.claims_per_paper), OFFLINE_EXTRACTOR))
+            else:
+                per_paper.append((paper, texts, model_label(client)))
+    else:
+        per_paper = [(p, offline_claims(p, state.question, cfg.claims_per_paper), OFFLINE_EXTRACTOR) for p in targets]
     claims: list[Claim] = []
-    for ranked in state.papers[: cfg.extract_papers]:
-        for text in offline_claims(ranked.paper, state.question, cfg.claims_per_paper):
+    for paper, texts, extractor in per_paper:
+        for text in texts:
             if normalize(text) in dropped:
                 continue
-            claims.append(Claim(id=f"C{len(claims) + 1}", text=text, source_id=ranked.paper.id, extractor=OFFLINE_EXTRACTOR))
-    out: dict = {"claims": claims}
+            claims.append(Claim(id=f"C{len(claims) + 1}", text=text, source_id=paper.id, extractor=extractor))
+    out: dict = {"claims": claims, "agents": {"extractor": " + ".join(dict.fromkeys(e for _, _, e in per_paper)) or OFFLINE_EXTRACTOR}}
     if state.papers and not claims:
-        out["uncertainties"] = [f"No claim could be extracted from {state.papers[0].paper.id} (summary too short)."]
+        notes.append(f"No claim could be extracted from {state.papers[0].paper.id} (summary too short).")
+    if notes:
+        out["uncertainties"] = notes
     return out

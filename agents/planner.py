@@ -8,6 +8,7 @@ main entity with each phrase, then phrases alone, until N distinct queries exist
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
+from pydantic import BaseModel, Field
 
 from sovereign.graph.configuration import Configuration
 from sovereign.graph.state import ResearchState
@@ -30,6 +31,10 @@ def offline_queries(question: str, n: int) -> list[str]:
     candidates += others + ents
     # wider combinations when the question is short
     candidates += [f"{a} {b}" for i, a in enumerate(others) for b in others[i + 1 :]]
+    words = [w for p in others for w in p.split() if len(w) > 2]
+    if anchor:
+        candidates += [f"{anchor} {w}" for w in words if normalize(w) != normalize(anchor)]
+    candidates += words + [question.strip().rstrip("?")]
     out: list[str] = []
     seen: set[str] = set()
     for c in candidates:
@@ -65,7 +70,40 @@ def broaden_queries(question: str, titles: list[str], already: list[str], n: int
     return out
 
 
+class PlannerReply(BaseModel):
+    queries: list[str] = Field(min_length=1, max_length=32, description="Search queries, one aspect each.")
+
+
+def clean_queries(proposed: list[str], question: str, n: int) -> list[str]:
+    """Model queries trimmed, de-duplicated and topped up with offline ones to exactly n (pure)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for q in proposed + offline_queries(question, n):
+        q = " ".join(str(q).replace('"', " ").split())[:120]
+        key = " ".join(sorted(normalize(q).split()))
+        if q and key not in seen:
+            seen.add(key)
+            out.append(q)
+        if len(out) == n:
+            break
+    return out
+
+
 def plan(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
+    from sovereign.adapters.models import chat_client
+    from sovereign.llm import model_label, structured
+    from sovereign.prompts import planner as prompt
+
     cfg = Configuration.from_runtime(runtime)
+    client = chat_client(cfg)
+    if client is not None:
+        reply, note = structured(
+            client, prompt.SYSTEM.format(n=cfg.n_queries), prompt.user(state.question, cfg.n_queries), PlannerReply, "Query planner"
+        )
+        if reply is not None:
+            queries = clean_queries(reply.queries, state.question, cfg.n_queries)
+            return {"queries": queries, "round_queries": queries, "agents": {"planner": model_label(client)}}
+        queries = offline_queries(state.question, cfg.n_queries)
+        return {"queries": queries, "round_queries": queries, "agents": {"planner": OFFLINE_PLANNER}, "uncertainties": [note]}
     queries = offline_queries(state.question, cfg.n_queries)
-    return {"queries": queries, "round_queries": queries}
+    return {"queries": queries, "round_queries": queries, "agents": {"planner": OFFLINE_PLANNER}}

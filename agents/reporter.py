@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 
 from langgraph.runtime import Runtime
+from pydantic import BaseModel, Field
 
 from sovereign.agents.extractor import OFFLINE_EXTRACTOR
 from sovereign.agents.planner import OFFLINE_PLANNER
@@ -66,9 +67,18 @@ def build_uncertainties(state: ResearchState, claims: list[ReportClaim], provide
             f"Topic drift: the primary paper covers {signals.get('term_coverage', 0):.0%} of the question's terms; "
             "the retrieved papers may not address the question."
         )
-    unverified = [c.id for c in claims if not c.verified]
+    contradicted = [c.id for c in claims if c.label == "CONTRADICTED"]
+    if contradicted:
+        out.append(
+            f"{len(contradicted)} claim(s) ({', '.join(contradicted)}) are contradicted by another paper: "
+            "read the quoted evidence before relying on them."
+        )
+    unverified = [c.id for c in claims if not c.verified and c.label != "CONTRADICTED"]
     if unverified:
-        out.append(f"{len(unverified)} of {len(claims)} claims are not verified: {', '.join(unverified)}.")
+        out.append(
+            f"{len(unverified)} of {len(claims)} claims found no independent support ({', '.join(unverified)}); "
+            "they rest on their source paper alone."
+        )
     self_only = [c.id for c in claims if c.verified and c.evidence_id == c.source_id]
     if self_only:
         out.append(
@@ -86,7 +96,7 @@ def build_uncertainties(state: ResearchState, claims: list[ReportClaim], provide
             "scores measure lexical and embedding similarity, not understanding."
         )
     if state.dropped_claims:
-        out.append(f"{len(state.dropped_claims)} claim(s) were dropped by the revision round as weakly supported.")
+        out.append(f"{len(state.dropped_claims)} claim(s) were dropped by the revision round as contradicted or weakly supported.")
     if len(state.papers) < 3:
         out.append(f"Only {len(state.papers)} paper(s) were retrieved.")
     return list(dict.fromkeys(out))
@@ -97,31 +107,69 @@ def offline_abstract(state: ResearchState, primary: ReportPaper | None, claims: 
         return f"No paper was found for the question “{state.question}”, so no synthesis could be drawn."
     verified = [c for c in claims if c.verified]
     independent = [c for c in verified if c.evidence_id != c.source_id]
+    contradicted = [c for c in claims if c.label == "CONTRADICTED"]
     first = claims[0].text if claims else "nothing the extractor could isolate as a claim"
+    if method == "tfidf":
+        checked = (
+            f"{len(verified)} reached the TF-IDF verification threshold, {len(independent)} of them on a paper other "
+            "than their source"
+        )
+    else:
+        checked = (
+            f"{len(verified)} are supported by evidence from other papers and {len(contradicted)} are contradicted"
+        )
     return (
         f"This draft addresses the question “{state.question}” using {len(state.papers)} papers retrieved with "
         f"{len(state.queries)} queries. The most relevant paper is “{primary.title}” ({primary.id}), which states: "
-        f"{first} Of {len(claims)} claims extracted from it, {len(verified)} reached the {method} verification "
-        f"threshold, {len(independent)} of them on a paper other than their source. The tribunal scored the draft "
+        f"{first} Of {len(claims)} claims extracted from it, {checked}. The tribunal scored the draft "
         f"{state.score if state.score is not None else 0:.1f}/10 ({state.verdict}, revision round {state.revision_round}); "
         f"policy: {state.policy}. (Abstract assembled by the offline template from the run's data.)"
     )
 
 
-def build_report(state: ResearchState, cfg: Configuration, today: _dt.date | None = None) -> Report:
+def offline_answer(primary: ReportPaper | None, claims: list[ReportClaim]) -> str:
+    if primary is None:
+        return "The kernel found no paper to answer from."
+    supported = [c.id for c in claims if c.verified]
+    contradicted = [c.id for c in claims if c.label == "CONTRADICTED"]
+    return (
+        f"According to {primary.title} ({primary.id}), see the claims below; "
+        + (f"{', '.join(supported)} {'is' if len(supported) == 1 else 'are'} backed by other papers" if supported else "none of its claims is backed by another retrieved paper")
+        + (f", and {', '.join(contradicted)} {'is' if len(contradicted) == 1 else 'are'} contradicted" if contradicted else "")
+        + ". Treat unsupported claims as the paper's own report. (Offline template.)"
+    )
+
+
+class WriterReply(BaseModel):
+    abstract: str = Field(min_length=20, max_length=3000)
+    answer: str = Field(min_length=5, max_length=1500)
+
+
+def build_report(
+    state: ResearchState,
+    cfg: Configuration,
+    today: _dt.date | None = None,
+    written: WriterReply | None = None,
+    writer_label: str = "offline template",
+) -> Report:
     provider = cfg.resolved_provider()
     papers = [to_report_paper(r) for r in state.papers]
     by_id = {p.id: p for p in papers}
     primary = by_id.get(state.primary_id or "")
     ver = {v.claim_id: v for v in state.verifications}
+    base = {v.claim_id: v for v in state.baseline}
     claims = []
     for c in state.claims:
-        v = ver.get(c.id)
+        v, b = ver.get(c.id), base.get(c.id)
         claims.append(
             ReportClaim(
                 id=c.id, text=c.text, source_id=c.source_id, verified=bool(v and v.verified),
                 confidence=round(v.confidence, 4) if v else 0.0, label=v.label if v else "UNSUPPORTED",
                 evidence_id=v.evidence_id if v else None, evidence_quote=v.evidence_quote if v else None,
+                independent=bool(v and v.independent and v.evidence_id != c.source_id),
+                self_reported=v.self_quote if v else None,
+                baseline_verified=b.verified if b else None,
+                baseline_confidence=b.confidence if b else None,
                 method=v.method if v else cfg.verify_method,
             )
         )
@@ -135,7 +183,8 @@ def build_report(state: ResearchState, cfg: Configuration, today: _dt.date | Non
         "extractor": OFFLINE_EXTRACTOR,
         "verifier": f"{cfg.verify_method} (threshold {cfg.verify_threshold})",
         "reviewers": ", ".join(dict.fromkeys(r.reviewer for r in final_reviews)) or OFFLINE_REVIEWER,
-        "writer": "offline template",
+        **state.agents,
+        "writer": writer_label,
     }
     method = cfg.verify_method
     report = Report(
@@ -147,8 +196,9 @@ def build_report(state: ResearchState, cfg: Configuration, today: _dt.date | Non
         queries=state.queries,
         sources=cfg.sources,
         embedding_model=str(state.index_info.get("embedder", "none")),
-        verification={"method": method, "threshold": cfg.verify_threshold},
-        abstract=offline_abstract(state, primary, claims, method),
+        verification=verification_summary(cfg, state),
+        abstract=written.abstract if written else offline_abstract(state, primary, claims, method),
+        answer=written.answer if written else offline_answer(primary, claims),
         introduction=(
             f"Analysis of: {primary.title if primary else 'no paper found'}. Research goal: {state.question}"
         ),
@@ -180,6 +230,17 @@ def build_report(state: ResearchState, cfg: Configuration, today: _dt.date | Non
     return report
 
 
+def verification_summary(cfg: Configuration, state: ResearchState) -> dict[str, str | float]:
+    out: dict[str, str | float] = {"method": cfg.verify_method, "baseline": "tfidf", "threshold": cfg.verify_threshold}
+    if cfg.verify_method == "evidence":
+        from sovereign.evidence import load_calibration
+
+        cal = load_calibration()
+        out["calibration"] = cal.fitted_on
+    out["baseline_verified"] = float(sum(v.verified for v in state.baseline))
+    return out
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -196,6 +257,8 @@ def render_markdown(r: Report, ref_papers: list[ReportPaper]) -> str:
     if r.owner is not None:
         lines += [f"> Owner decision: **{r.owner.decision}**" + (f" — {r.owner.note}" if r.owner.note else ""), ""]
     lines += ["## Abstract", "", r.abstract, ""]
+    if r.answer:
+        lines += [f"**Answer.** {r.answer}", ""]
     lines += ["## 1 Introduction", "", r.introduction, ""]
     if r.primary_paper:
         lines += [f"The primary paper is {cite(r.primary_paper.id)} ({r.primary_paper.id}), ranked first of {len(r.papers)} by relevance to the question.", ""]
@@ -203,7 +266,16 @@ def render_markdown(r: Report, ref_papers: list[ReportPaper]) -> str:
     lines += [f"- Queries ({len(r.queries)}): " + "; ".join(f"`{q}`" for q in r.queries)]
     lines += [f"- Sources: {', '.join(r.sources)}"]
     lines += [f"- Embedding model: {r.embedding_model}; index: FAISS inner product on normalised vectors"]
-    lines += [f"- Verification: {r.verification['method']}, threshold {r.verification['threshold']}"]
+    if r.verification["method"] == "evidence":
+        lines += [
+            "- Verification: evidence — each claim checked against sentence passages of the *other* retrieved papers "
+            "(hybrid FAISS + TF-IDF retrieval; lexical, semantic, coverage, negation and number checks), labelled "
+            "SUPPORTED / CONTRADICTED / UNSUPPORTED; confidence = calibrated probability that the label is right "
+            f"(fitted on {r.verification.get('calibration')}). Baseline for comparison: the seeds' TF-IDF cosine, "
+            f"threshold {r.verification['threshold']}."
+        ]
+    else:
+        lines += [f"- Verification: tfidf (the seeds' baseline: TF-IDF word 1-2-gram cosine, max over the retrieved papers), threshold {r.verification['threshold']}"]
     lines += [f"- Agents: " + "; ".join(f"{k}: {v}" for k, v in r.agents.items())]
     weights = ", ".join(f"{k} {v:.2f}" for k, v in WEIGHTS.items())
     lines += [
@@ -215,6 +287,12 @@ def render_markdown(r: Report, ref_papers: list[ReportPaper]) -> str:
     lines += ["## 3 Results", ""]
     lines += [f"- Papers retrieved: {len(r.papers)}"]
     lines += [f"- Claims extracted: {len(r.claims)}; verified: {verified}"]
+    if r.verification["method"] != "tfidf":
+        contradicted = sum(c.label == "CONTRADICTED" for c in r.claims)
+        lines += [
+            f"- Evidence labels: {verified} SUPPORTED, {contradicted} CONTRADICTED, {len(r.claims) - verified - contradicted} UNSUPPORTED; "
+            f"the TF-IDF baseline would mark {int(r.verification.get('baseline_verified', 0))} of {len(r.claims)} as verified."
+        ]
     lines += [
         f"- Tribunal: {r.tribunal.score:.1f}/10 → {r.tribunal.verdict} (revision_round={r.tribunal.revision_round}). "
         f"Policy: {r.policy}."
@@ -234,21 +312,48 @@ def render_markdown(r: Report, ref_papers: list[ReportPaper]) -> str:
     lines += ["", "## 4 Uncertainties", ""]
     lines += [f"- {u}" for u in r.uncertainties] or ["- None recorded."]
     lines += ["", "## 5 Extracted Claims", ""]
-    lines += ["| Claim | Verified | Confidence | Label | Evidence | Evidence paper |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "| Claim | Verified | Confidence | Label | Evidence | Evidence paper | Baseline (TF-IDF) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for c in r.claims:
         mark = "✓" if c.verified else "×"
-        quote = _cell(shorten(c.evidence_quote or "", 90)) or "—"
-        lines += [
-            f"| {c.id}: {_cell(c.text)} {cite(c.source_id)} | {mark} | {c.confidence:.2f} | {c.label} | {quote} | {cite(c.evidence_id)} |"
-        ]
+        quote = f"“{_cell(shorten(c.evidence_quote, 90))}”" if c.evidence_quote else "—"
+        ev = f"{cite(c.evidence_id)} {c.evidence_id}" if c.evidence_id else "—"
+        if c.evidence_id and c.evidence_id == c.source_id:
+            ev += " (self-reported)"
+        base = "—" if c.baseline_verified is None else f"{'✓' if c.baseline_verified else '×'} {c.baseline_confidence:.2f}"
+        lines += [f"| {c.id}: {_cell(c.text)} {cite(c.source_id)} | {mark} | {c.confidence:.2f} | {c.label} | {quote} | {ev} | {base} |"]
     lines += ["", "## References", ""]
     lines += [f"[{i + 1}] {line}" for i, line in enumerate(r.references)]
     return "\n".join(lines) + "\n"
 
 
+def nim_written(client, state: ResearchState) -> tuple[WriterReply | None, str | None]:
+    from sovereign.agents.tribunal import claims_block
+    from sovereign.llm import structured
+    from sovereign.prompts import writer as prompt
+    from sovereign.prompts.fencing import new_nonce
+
+    nonce = new_nonce()
+    primary = next((f"{r.paper.id}" for r in state.papers if r.paper.id == state.primary_id), "none")
+    return structured(client, prompt.system(nonce), prompt.user(state.question, claims_block(state, nonce), primary), WriterReply, "Report writer")
+
+
 def report(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
+    from sovereign.adapters.models import chat_client
+    from sovereign.llm import model_label
+
     cfg = Configuration.from_runtime(runtime)
-    rep = build_report(state, cfg)
+    client = chat_client(cfg)
+    written, label = None, "offline template"
+    if client is not None and state.claims:
+        written, note = nim_written(client, state)
+        if written is not None:
+            label = model_label(client)
+        else:
+            state = state.model_copy(update={"uncertainties": state.uncertainties + [note]})
+    rep = build_report(state, cfg, written=written, writer_label=label)
     if cfg.output_dir:
         from sovereign.output import write_report
 

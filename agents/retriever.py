@@ -155,10 +155,21 @@ def index(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
             "index_info": {"vectors": 0},
             "uncertainties": ["No paper was found for any query; the report has nothing to analyse."],
         }
-    embedder = embedder_for(cfg)
     texts = [p.text for p in papers]
-    vectors = embedder.embed_documents(texts)
-    q_vec = embedder.embed_query(state.question)
+    notes: list[str] = []
+    try:
+        embedder = embedder_for(cfg)
+        vectors = embedder.embed_documents(texts)
+        q_vec = embedder.embed_query(state.question)
+    except Exception as exc:
+        from sovereign.adapters.nim import NimError
+
+        if not isinstance(exc, NimError):
+            raise
+        notes.append(f"Embeddings: {exc}; ranked with the offline LSA embeddings instead.")
+        embedder = embedder_for(cfg.model_copy(update={"provider": "offline"}))
+        vectors = embedder.embed_documents(texts)
+        q_vec = embedder.embed_query(state.question)
     faiss_index = VectorIndex(vectors)
     relevance = relevance_scores(state.question, texts, vectors, q_vec) + name_bonus(state.question, papers)
     ranked = rank(state.question, papers, found_by, relevance)
@@ -171,4 +182,5 @@ def index(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
             "index": "faiss.IndexFlatIP (cosine on L2-normalised vectors)",
             "embedder": embedder.name,
         },
+        **({"uncertainties": notes} if notes else {}),
     }

@@ -41,7 +41,7 @@ def plan_revision(state: ResearchState, cfg: Configuration) -> tuple[list[str], 
     if queries:
         changes.append(f"searched {len(queries)} new queries: " + "; ".join(queries))
     if drop_texts:
-        changes.append(f"dropped {len(drop_texts)} weakly supported claim(s): " + ", ".join(dict.fromkeys(drop_ids)))
+        changes.append(f"dropped {len(drop_texts)} contradicted or weakly supported claim(s): " + ", ".join(dict.fromkeys(drop_ids)))
     changes.append("re-ranked papers, re-extracted and re-verified claims on the enlarged paper set")
     return queries, drop_texts, changes
 

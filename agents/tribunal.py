@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 
 from langgraph.runtime import Runtime
+from pydantic import BaseModel, Field
 
 from sovereign.graph.configuration import Configuration
 from sovereign.graph.state import Action, Finding, ResearchState, Review, Role
@@ -76,6 +77,13 @@ def measure_signals(state: ResearchState, cfg: Configuration, today: _dt.date | 
     }
 
 
+def is_weak(v, cfg: Configuration) -> bool:
+    """A claim the SKEPTIC asks to drop: contradicted, or (baseline) under half the threshold."""
+    if v.method == "tfidf":
+        return v.confidence < cfg.verify_threshold / 2
+    return v.label == "CONTRADICTED"
+
+
 def _score(parts: list[tuple[float, float]]) -> float:
     return round(10.0 * sum(w * _clip(v) for w, v in parts), 2)
 
@@ -108,7 +116,7 @@ def skeptic_review(state: ResearchState, cfg: Configuration, s: dict[str, float]
             Action(kind="search_more", queries=[" ".join([m, *anchors[:1]]) for m in missing], reason="question entities not covered")
         )
     ver = {v.claim_id: v for v in state.verifications}
-    weak = [c.id for c in state.claims if ver.get(c.id) and ver[c.id].confidence < cfg.verify_threshold / 2]
+    weak = [c.id for c in state.claims if ver.get(c.id) and is_weak(ver[c.id], cfg)]
     unsupported = [c.id for c in state.claims if ver.get(c.id) and not ver[c.id].verified]
     self_only = [c.id for c in state.claims if ver.get(c.id) and ver[c.id].verified and not ver[c.id].independent]
     if unsupported:
@@ -118,7 +126,7 @@ def skeptic_review(state: ResearchState, cfg: Configuration, s: dict[str, float]
             Finding(text=f"{len(self_only)} verified claim(s) are backed only by their own source paper", claim_ids=self_only)
         )
     if weak:
-        actions.append(Action(kind="drop_claim", claim_ids=weak, reason="confidence below half the threshold"))
+        actions.append(Action(kind="drop_claim", claim_ids=weak, reason="contradicted or far below the threshold"))
     if s["independent_ratio"] < 0.5 and not s["topic_drift"]:
         actions.append(Action(kind="search_more", reason="find independent evidence"))
     rationale = (
@@ -132,7 +140,10 @@ def skeptic_review(state: ResearchState, cfg: Configuration, s: dict[str, float]
 
 
 def validator_review(state: ResearchState, cfg: Configuration, s: dict[str, float], rnd: int) -> Review:
-    conf = s["mean_confidence"] / (2 * cfg.verify_threshold) if cfg.verify_threshold else s["mean_confidence"]
+    if cfg.verify_method == "tfidf":  # a cosine: twice the threshold counts as full marks
+        conf = s["mean_confidence"] / (2 * cfg.verify_threshold) if cfg.verify_threshold else s["mean_confidence"]
+    else:  # a calibrated probability that the label is right
+        conf = s["mean_confidence"]
     score = _score(
         [
             (0.25, s["verified_ratio"]),
@@ -156,7 +167,8 @@ def validator_review(state: ResearchState, cfg: Configuration, s: dict[str, floa
     rationale = (
         f"Verified {s['verified_ratio']:.0%} of {int(s['claims'])} claims ({s['independent_ratio']:.0%} by an "
         f"independent paper), mean confidence {s['mean_confidence']:.2f} "
-        f"(threshold {cfg.verify_threshold}), citations resolvable {s['citation_ok']:.0%}, "
+        + (f"(cosine; threshold {cfg.verify_threshold})" if cfg.verify_method == "tfidf" else "(calibrated probability of the label)")
+        + f", citations resolvable {s['citation_ok']:.0%}, "
         f"distinct first authors {s['source_diversity']:.0%} of top papers, recent (<= {RECENT_YEARS} y) {s['recency']:.0%}."
     )
     return Review(role="VALIDATOR", round=rnd, score=score, rationale=rationale, findings=findings, actions=actions, signals=s)
@@ -185,11 +197,83 @@ def synthesizer_review(state: ResearchState, cfg: Configuration, s: dict[str, fl
 RUBRICS = {"SKEPTIC": skeptic_review, "VALIDATOR": validator_review, "SYNTHESIZER": synthesizer_review}
 
 
+class ReviewReply(BaseModel):
+    score: float = Field(ge=0, le=10)
+    rationale: str = Field(max_length=2000)
+    findings: list[Finding] = Field(default_factory=list, max_length=20)
+    actions: list[Action] = Field(default_factory=list, max_length=10)
+
+
+def claims_block(state: ResearchState, nonce: str) -> str:
+    from sovereign.prompts.fencing import fence
+
+    ver = {v.claim_id: v for v in state.verifications}
+    items = []
+    for c in state.claims:
+        v = ver.get(c.id)
+        verdict = f"{v.label}, confidence {v.confidence:.2f}, evidence {v.evidence_id}" if v else "not verified"
+        items.append((c.id, f"{c.text}\n[source {c.source_id}; {verdict}]"))
+    return fence(items, nonce) if items else "(no claims)"
+
+
+def papers_block(state: ResearchState, nonce: str, k: int = 8) -> str:
+    from sovereign.prompts.fencing import fence
+
+    items = [(r.paper.id, f"{r.paper.title} ({r.paper.year}); relevance {r.relevance:.2f}") for r in state.papers[:k]]
+    return fence(items, nonce) if items else "(no papers)"
+
+
+def clean_review(reply: ReviewReply, state: ResearchState) -> ReviewReply:
+    """Keep only findings/actions that point at claims and papers of this run (pure)."""
+    claim_ids = {c.id for c in state.claims}
+    paper_ids = {r.paper.id for r in state.papers}
+    findings = [
+        f.model_copy(update={"claim_ids": [i for i in f.claim_ids if i in claim_ids], "paper_ids": [i for i in f.paper_ids if i in paper_ids]})
+        for f in reply.findings
+    ]
+    actions = []
+    for a in reply.actions:
+        a = a.model_copy(update={"claim_ids": [i for i in a.claim_ids if i in claim_ids], "queries": [q[:120] for q in a.queries[:4]]})
+        if a.kind in ("drop_claim", "reverify") and not a.claim_ids:
+            continue
+        actions.append(a)
+    return reply.model_copy(update={"findings": findings, "actions": actions})
+
+
+def nim_review(client, role: Role, state: ResearchState, signals: dict[str, float]) -> tuple[Review | None, str | None]:
+    from sovereign.llm import model_label, structured
+    from sovereign.prompts import reviewers as prompt
+    from sovereign.prompts.fencing import new_nonce
+
+    nonce = new_nonce()
+    user = prompt.user(state.question, signals, claims_block(state, nonce), papers_block(state, nonce))
+    reply, note = structured(client, prompt.system(role, nonce), user, ReviewReply, f"{role} reviewer")
+    if reply is None:
+        return None, note
+    reply = clean_review(reply, state)
+    return (
+        Review(
+            role=role, round=state.revision_round, score=round(reply.score, 2), rationale=reply.rationale,
+            findings=reply.findings, actions=reply.actions, signals=signals, reviewer=model_label(client),
+        ),
+        None,
+    )
+
+
 def _review_node(role: Role):
     def node(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
+        from sovereign.adapters.models import chat_client
+
         cfg = Configuration.from_runtime(runtime)
         signals = measure_signals(state, cfg)
-        return {"reviews": [RUBRICS[role](state, cfg, signals, state.revision_round)]}
+        client = chat_client(cfg)
+        if client is not None:
+            review, note = nim_review(client, role, state, signals)
+            if review is not None:
+                return {"reviews": [review], "agents": {"reviewers": review.reviewer}}
+            fallback = RUBRICS[role](state, cfg, signals, state.revision_round)
+            return {"reviews": [fallback], "agents": {"reviewers": OFFLINE_REVIEWER}, "uncertainties": [note]}
+        return {"reviews": [RUBRICS[role](state, cfg, signals, state.revision_round)], "agents": {"reviewers": OFFLINE_REVIEWER}}
 
     node.__name__ = f"review_{role.lower()}"
     node.__doc__ = f"{role} reviewer (parallel branch of the tribunal)."

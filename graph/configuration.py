@@ -18,6 +18,16 @@ DEFAULT_CHAT_MODEL = "meta/llama-3.3-70b-instruct"
 DEFAULT_EMBED_MODEL = "nvidia/nv-embedqa-e5-v5"
 
 
+ENV_DEFAULTS = {
+    "chat_model": "SOVEREIGN_CHAT_MODEL",
+    "embed_model": "SOVEREIGN_EMBED_MODEL",
+    "nim_base_url": "NVIDIA_BASE_URL",
+    "arxiv_url": "ARXIV_API_URL",
+    "openalex_url": "OPENALEX_API_URL",
+    "openalex_mailto": "OPENALEX_MAILTO",
+}
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value else default
@@ -40,11 +50,13 @@ class Configuration(BaseModel):
         default=1, ge=1, le=10, description="From how many top-ranked papers claims are extracted (1 = primary only)."
     )
     verify_method: Literal["tfidf", "evidence"] = Field(
-        default="tfidf",
-        description="Verifier: 'tfidf' is the seeds' baseline (word 1-2-gram TF-IDF cosine, max over documents).",
+        default="evidence",
+        description="Verifier: 'evidence' checks claims against passages of OTHER papers (SUPPORTED / CONTRADICTED / "
+        "UNSUPPORTED, calibrated confidence); 'tfidf' is the seeds' baseline (word 1-2-gram TF-IDF cosine, max over "
+        "documents), which also runs next to 'evidence' for comparison.",
     )
     verify_threshold: float = Field(
-        default=0.15, ge=0.0, le=1.0, description="TF-IDF cosine at or above which a claim counts as verified."
+        default=0.15, ge=0.0, le=1.0, description="Baseline (tfidf): cosine at or above which a claim counts as verified."
     )
     revision_threshold: float = Field(
         default=6.5, ge=0.0, le=10.0, description="Tribunal score below which the synthesizer asks for a revision."
@@ -65,19 +77,32 @@ class Configuration(BaseModel):
         "(needs a checkpointer: the graph API, or the CLI's --owner-review).",
     )
     chat_model: str = Field(
-        default_factory=lambda: _env("SOVEREIGN_CHAT_MODEL", DEFAULT_CHAT_MODEL),
+        default=DEFAULT_CHAT_MODEL,
         description="NIM chat model (env SOVEREIGN_CHAT_MODEL).",
     )
     embed_model: str = Field(
-        default_factory=lambda: _env("SOVEREIGN_EMBED_MODEL", DEFAULT_EMBED_MODEL),
+        default=DEFAULT_EMBED_MODEL,
         description="NIM embedding model (env SOVEREIGN_EMBED_MODEL); 'input_type' query/passage.",
     )
     nim_base_url: str | None = Field(
-        default_factory=lambda: _env("NVIDIA_BASE_URL"),
+        default=None,
         description="Self-hosted NIM / OpenAI-compatible base URL (env NVIDIA_BASE_URL); empty = NVIDIA's catalog.",
     )
+    max_concurrency: int = Field(
+        default=8, ge=1, le=64, description="NIM requests in flight at most (process-wide, per limit value)."
+    )
+    nim_timeout_seconds: float = Field(default=60.0, gt=0, le=600, description="Timeout of one NIM request.")
+    nim_max_attempts: int = Field(
+        default=4, ge=1, le=10, description="Attempts per NIM request (retries on 429/5xx/timeouts/connection errors)."
+    )
+    cache: bool = Field(
+        default=True,
+        description="Cache NIM embeddings and arXiv/OpenAlex results on disk (folder: env SOVEREIGN_CACHE_DIR, "
+        "default ~/.cache/sovereign), so an identical second run makes no such requests.",
+    )
+    max_output_tokens: int = Field(default=1024, ge=64, le=8192, description="Completion token limit of NIM chat calls.")
     sources: list[str] = Field(
-        default_factory=lambda: ["local"], description="Paper sources, any of: local, arxiv, openalex."
+        default=["local"], description="Paper sources, any of: local, arxiv, openalex."
     )
     corpus_path: str | None = Field(
         default=None, description="JSONL corpus for the 'local' source; empty = the bundled corpus."
@@ -86,22 +111,33 @@ class Configuration(BaseModel):
         default=None, description="If set, the report node writes report.md and report.json into this folder."
     )
     arxiv_url: str = Field(
-        default_factory=lambda: _env("ARXIV_API_URL", "https://export.arxiv.org/api/query"),
+        default="https://export.arxiv.org/api/query",
         description="arXiv API endpoint (env ARXIV_API_URL).",
     )
     arxiv_delay_seconds: float = Field(
         default=3.0, ge=0.0, le=60.0, description="Pause between arXiv requests (arXiv's terms ask for 3 s)."
     )
     openalex_url: str = Field(
-        default_factory=lambda: _env("OPENALEX_API_URL", "https://api.openalex.org"),
+        default="https://api.openalex.org",
         description="OpenAlex API base URL (env OPENALEX_API_URL).",
     )
     openalex_mailto: str | None = Field(
-        default_factory=lambda: _env("OPENALEX_MAILTO"), description="E-mail for OpenAlex's polite pool."
+        default=None, description="E-mail for OpenAlex's polite pool (env OPENALEX_MAILTO)."
     )
     offline_embed_dim: int = Field(
         default=256, ge=16, le=1024, description="Dimension of the offline TF-IDF + SVD (LSA) embeddings."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_defaults(cls, data: Any) -> Any:
+        """Environment variables stand in for knobs the caller did not set."""
+        if isinstance(data, dict):
+            data = dict(data)
+            for name, var in ENV_DEFAULTS.items():
+                if data.get(name) is None and _env(var):
+                    data[name] = _env(var)
+        return data
 
     @field_validator("sources", mode="before")
     @classmethod

@@ -88,12 +88,17 @@ class Verification(BaseModel):
     claim_id: str
     method: str = Field(description="tfidf (the seeds' baseline) or evidence.")
     verified: bool
-    confidence: float = Field(ge=0.0, le=1.0)
+    confidence: float = Field(ge=0.0, le=1.0, description="tfidf: the max cosine; evidence: P(label is right), calibrated.")
+    p_supported: float = Field(default=0.0, ge=0.0, le=1.0, description="Score that the claim is supported (for ranking/AUROC).")
     label: Label = "UNSUPPORTED"
-    evidence_id: str | None = Field(default=None, description="Paper whose text scored best.")
+    evidence_id: str | None = Field(default=None, description="Paper whose passage the label rests on.")
+    evidence_ids: list[str] = Field(default_factory=list, description="Top-3 candidate evidence papers, best first.")
     evidence_quote: str | None = None
     independent: bool = Field(default=False, description="True when the evidence comes from another paper.")
-    self_score: float | None = Field(default=None, description="Similarity to the claim's own source (self-reported).")
+    self_score: float | None = Field(default=None, description="Support by the claim's own source (self-reported).")
+    self_quote: str | None = Field(default=None, description="Best passage of the claim's own source (self-reported).")
+    score: float | None = Field(default=None, description="Raw relatedness of claim and evidence (before calibration).")
+    judge: str = Field(default="offline", description="Who chose the label: 'offline' scorer or 'llm' judge.")
 
 
 class Finding(BaseModel):
@@ -140,6 +145,16 @@ def merge_timings(left: dict[str, float], right: dict[str, float]) -> dict[str, 
     return out
 
 
+def merge_labels(left: dict[str, str], right: dict[str, str]) -> dict[str, str]:
+    out = dict(left or {})
+    for key, value in (right or {}).items():
+        if key in out and value not in out[key].split(" + "):
+            out[key] = f"{out[key]} + {value}"
+        else:
+            out[key] = value
+    return out
+
+
 class InputState(BaseModel):
     """What a caller must provide: only the research question."""
 
@@ -164,6 +179,7 @@ class ResearchState(InputState):
     claims: list[Claim] = Field(default_factory=list)
     dropped_claims: list[str] = Field(default_factory=list)
     verifications: list[Verification] = Field(default_factory=list)
+    baseline: list[Verification] = Field(default_factory=list, description="The seeds' TF-IDF verdicts, for comparison.")
     reviews: Annotated[list[Review], operator.add] = Field(default_factory=list)
     rounds: list[TribunalRound] = Field(default_factory=list)
     revision_round: int = 0
@@ -173,6 +189,9 @@ class ResearchState(InputState):
     policy_reasons: list[str] = Field(default_factory=list)
     owner: OwnerDecision | None = None
     uncertainties: Annotated[list[str], operator.add] = Field(default_factory=list)
+    agents: Annotated[dict[str, str], merge_labels] = Field(
+        default_factory=dict, description="Which algorithm or model played each role in this run."
+    )
     timings: Annotated[dict[str, float], merge_timings] = Field(default_factory=dict)
     report: dict | None = Field(default=None, description="The final report (Report model as JSON).")
 
@@ -204,6 +223,10 @@ class ReportClaim(BaseModel):
     label: Label = "UNSUPPORTED"
     evidence_id: str | None = None
     evidence_quote: str | None = None
+    independent: bool = False
+    self_reported: str | None = Field(default=None, description="The source paper's own supporting passage.")
+    baseline_verified: bool | None = Field(default=None, description="The seeds' TF-IDF baseline verdict, for comparison.")
+    baseline_confidence: float | None = None
     method: str = "tfidf"
 
 
@@ -236,6 +259,7 @@ class Report(BaseModel):
     embedding_model: str
     verification: dict[str, str | float]
     abstract: str
+    answer: str = Field(default="", description="A short direct answer to the question, hedged by the evidence.")
     introduction: str
     papers: list[ReportPaper]
     primary_paper: ReportPaper | None

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from sovereign import __version__
@@ -59,6 +60,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-revision-rounds", type=int, metavar="N", help="revision rounds at most (default 1)")
     r.add_argument("--json", action="store_true", help="print the report JSON to stdout")
     r.add_argument("--quiet", action="store_true", help="no progress output")
+
+    e = sub.add_parser("eval", help="evaluate components on labelled data", description="Evaluate components on labelled data.")
+    esub = e.add_subparsers(dest="eval_command", metavar="WHAT", parser_class=_Parser)
+    ev = esub.add_parser(
+        "verify",
+        help="compare verifiers side by side on a labelled claims file",
+        description="Compare verifiers on a labelled claims file (JSONL: id, claim, label, source_id, evidence_ids): "
+        "accuracy, macro-F1, precision/recall/F1 of 'verified', AUROC, evidence hit@3, ECE, claims per second.",
+    )
+    ev.add_argument("--claims", required=True, metavar="FILE", help="labelled claims, JSONL")
+    ev.add_argument("--corpus", metavar="FILE", help="corpus JSONL (default: the bundled corpus)")
+    ev.add_argument("--method", default="tfidf,evidence", metavar="LIST", help="comma-separated methods (default: tfidf,evidence)")
+    ev.add_argument("--threshold", type=float, default=0.15, metavar="X", help="tfidf threshold (default 0.15)")
+    ev.add_argument("--json", metavar="OUT", help="also write the numbers as JSON to OUT")
+    ec = esub.add_parser(
+        "calibrate",
+        help="fit the evidence verifier's thresholds and confidence calibration on a dev claims file",
+        description="Fit the evidence verifier's weights, thresholds and Platt calibration on labelled dev claims "
+        "and write them as JSON (default: the package's data/calibration.json).",
+    )
+    ec.add_argument("--claims", required=True, metavar="FILE", help="labelled dev claims, JSONL")
+    ec.add_argument("--corpus", metavar="FILE", help="corpus JSONL (default: the bundled corpus)")
+    ec.add_argument("--out", metavar="FILE", help="where to write the calibration JSON")
     return parser
 
 
@@ -133,6 +157,48 @@ def _cmd_research(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from sovereign.adapters.corpus import CorpusError
+    from sovereign import evaluation
+
+    if args.eval_command is None:
+        raise UsageError("eval needs a WHAT: verify or calibrate")
+    if args.eval_command == "verify":
+        methods = [m.strip() for m in args.method.split(",") if m.strip()]
+        if args.json and Path(args.json).is_dir():
+            raise UsageError(f"--json path is a folder: {args.json}")
+        try:
+            report = evaluation.evaluate(args.claims, args.corpus, methods, args.threshold)
+        except (evaluation.EvalInputError, CorpusError) as exc:
+            raise UsageError(str(exc)) from None
+        print(evaluation.format_table(report))
+        if args.json:
+            _write_json(args.json, report)
+        return 0
+    try:
+        params = evaluation.fit_calibration(args.claims, args.corpus)
+    except (evaluation.EvalInputError, CorpusError) as exc:
+        raise UsageError(str(exc)) from None
+    from sovereign.evidence import calibration_path
+
+    out = args.out or calibration_path()
+    _write_json(out, params)
+    print(f"calibration written to {out} (dev macro-F1 {params['dev_macro_f1']:.3f})")
+    return 0
+
+
+def _write_json(path: str, data: dict) -> None:
+    import tempfile
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, target)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
@@ -141,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        return {"research": _cmd_research}[args.command](args)
+        return {"research": _cmd_research, "eval": _cmd_eval}[args.command](args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -16,13 +16,16 @@ WALT_QUESTION = (
     "inference throughput in photorealistic video generation?"
 )
 DRIFT_QUESTION = "What LoRA rank works best for fine-tuning Wan2.1?"
+# offline, this one scores above the revision threshold in its first round (no revision)
+ACCEPT_QUESTION = "What does LoRA change in a pretrained transformer?"
 
 
 @pytest.fixture(autouse=True)
-def _offline_env(monkeypatch):
-    for var in ("NVIDIA_API_KEY", "NVIDIA_BASE_URL", "SOVEREIGN_CHAT_MODEL", "SOVEREIGN_EMBED_MODEL"):
+def _offline_env(monkeypatch, tmp_path):
+    for var in ("NVIDIA_API_KEY", "NVIDIA_BASE_URL", "SOVEREIGN_CHAT_MODEL", "SOVEREIGN_EMBED_MODEL", "ARXIV_API_URL", "OPENALEX_API_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NVIDIA_USAGE_TELEMETRY_ENABLED", "false")
+    monkeypatch.setenv("SOVEREIGN_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
