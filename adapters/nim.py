@@ -90,7 +90,7 @@ def _wait(state: RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, NimHttpError) and exc.retry_after is not None:
         return min(exc.retry_after, MAX_RETRY_AFTER)
-    return wait_exponential_jitter(initial=0.5, max=10.0)(state)
+    return wait_exponential_jitter(multiplier=0.5, max=10.0)(state)
 
 
 def _raise_on_error(response, *args, **kwargs):

@@ -36,16 +36,37 @@ def source_registry() -> dict[str, Callable[[str, Configuration], list[tuple[Pap
     return {"local": search_local, "arxiv": search_arxiv, "openalex": search_openalex}
 
 
+REMOTE_ENDPOINT = {"arxiv": "arxiv_url", "openalex": "openalex_url"}
+
+
+def cached_search(source: str, query: str, cfg: Configuration) -> list[tuple[Paper, float]]:
+    """Remote sources go through the disk cache: an identical query is not sent twice."""
+    fn = source_registry()[source]
+    if source not in REMOTE_ENDPOINT or not cfg.cache:
+        return fn(query, cfg)
+    import json
+
+    from sovereign.adapters.cache import digest, get_cache
+
+    key = digest("search", source, getattr(cfg, REMOTE_ENDPOINT[source]), query, str(cfg.papers_per_query))
+    cache = get_cache()
+    hit = cache.get_many([key]).get(key)
+    if hit is not None:
+        return [(Paper.model_validate(p), s) for p, s in json.loads(hit)]
+    results = fn(query, cfg)
+    cache.put_many({key: json.dumps([(p.model_dump(mode="json"), s) for p, s in results]).encode()})
+    return results
+
+
 def search(payload: dict, runtime: Runtime[Configuration]) -> dict:
     """One parallel branch: ``payload = {"query": str, "round": int}``."""
     cfg = Configuration.from_runtime(runtime)
     query, rnd = payload["query"], int(payload.get("round", 0))
     hits: list[SearchHit] = []
     errors: list[str] = []
-    registry = source_registry()
     for source in cfg.sources:
         try:
-            results = registry[source](query, cfg)
+            results = cached_search(source, query, cfg)
         except Exception as exc:  # one source failing must not end the run
             errors.append(f"{source} search failed for {query!r}: {one_line(exc)}")
             continue
