@@ -96,10 +96,9 @@ def extract(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
     notes: list[str] = []
     per_paper: list[tuple[Paper, list[str], str]] = []
     if client is not None and targets:
-        from concurrent.futures import ThreadPoolExecutor
+        from sovereign.concurrency import map_in_threads
 
-        with ThreadPoolExecutor(max_workers=min(len(targets), cfg.max_concurrency)) as pool:
-            replies = list(pool.map(lambda p: nim_claims(client, p, state.question, cfg.claims_per_paper), targets))
+        replies = map_in_threads(lambda p: nim_claims(client, p, state.question, cfg.claims_per_paper), targets, cfg.max_concurrency)
         for paper, (texts, note) in zip(targets, replies):
             if texts is None:
                 notes.append(note)

@@ -96,14 +96,17 @@ def plan(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
 
     cfg = Configuration.from_runtime(runtime)
     client = chat_client(cfg)
+    import time
+
+    base = {"owner_review": cfg.owner_review, "started_at": state.started_at or time.time()}
     if client is not None:
         reply, note = structured(
             client, prompt.SYSTEM.format(n=cfg.n_queries), prompt.user(state.question, cfg.n_queries), PlannerReply, "Query planner"
         )
         if reply is not None:
             queries = clean_queries(reply.queries, state.question, cfg.n_queries)
-            return {"queries": queries, "round_queries": queries, "agents": {"planner": model_label(client)}}
+            return {**base, "queries": queries, "round_queries": queries, "agents": {"planner": model_label(client)}}
         queries = offline_queries(state.question, cfg.n_queries)
-        return {"queries": queries, "round_queries": queries, "agents": {"planner": OFFLINE_PLANNER}, "uncertainties": [note]}
+        return {**base, "queries": queries, "round_queries": queries, "agents": {"planner": OFFLINE_PLANNER}, "uncertainties": [note]}
     queries = offline_queries(state.question, cfg.n_queries)
-    return {"queries": queries, "round_queries": queries, "agents": {"planner": OFFLINE_PLANNER}}
+    return {**base, "queries": queries, "round_queries": queries, "agents": {"planner": OFFLINE_PLANNER}}

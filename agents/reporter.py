@@ -28,7 +28,9 @@ from sovereign.graph.state import (
 from sovereign.text import shorten
 
 MAX_REFERENCES = 12
-ESCALATION_BANNER = "Autonomous draft — Owner review required before publication"
+ESCALATION_BANNER = "SOVEREIGN Research Kernel — Autonomous draft — Owner review required before publication"
+REJECTION_BANNER = "SOVEREIGN Research Kernel — Rejected draft — not for publication"
+DISCLAIMER = "This report is a machine-generated literature synthesis and does not constitute original research."
 
 
 def paper_link(p: ReportPaper) -> str:
@@ -217,6 +219,7 @@ def build_report(
         owner=state.owner,
         uncertainties=build_uncertainties(state, claims, provider),
         references=[reference_line(p) for p in ref_papers],
+        reference_ids=[p.id for p in ref_papers],
         metrics={
             "papers": len(papers),
             "claims": len(claims),
@@ -252,8 +255,18 @@ def render_markdown(r: Report, ref_papers: list[ReportPaper]) -> str:
         return f"[{ref_no[pid]}]" if pid in ref_no else (pid or "—")
 
     lines = [f"# {r.title}", "", f"*Date: {r.date} · Provider: {r.provider} · Sovereign research kernel*", ""]
-    if r.policy == "ESCALATE_TO_OWNER" and r.owner is None:
-        lines += [f"> **{ESCALATION_BANNER}**", ""]
+    independent = sum(c.verified and c.independent for c in r.claims)
+    if r.policy == "ESCALATE_TO_OWNER":
+        lines += [f"> **{ESCALATION_BANNER}**", ">", "> Reasons: " + "; ".join(r.policy_reasons), ""]
+    elif r.policy == "REJECT":
+        lines += [f"> **{REJECTION_BANNER}**", ">", "> Reasons: " + "; ".join(r.policy_reasons), ""]
+    else:
+        lines += [
+            f"This report synthesises findings from {len(r.papers)} papers addressing the following research question: "
+            f"“{r.question}”. {len(r.claims)} claims were extracted; {independent} were independently verified against "
+            f"other papers. The tribunal's quality score is {r.tribunal.score:.1f}/10. {DISCLAIMER}",
+            "",
+        ]
     if r.owner is not None:
         lines += [f"> Owner decision: **{r.owner.decision}**" + (f" — {r.owner.note}" if r.owner.note else ""), ""]
     lines += ["## Abstract", "", r.abstract, ""]

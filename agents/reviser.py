@@ -30,6 +30,13 @@ def plan_revision(state: ResearchState, cfg: Configuration) -> tuple[list[str], 
                 queries += [q for q in action.queries if normalize(q) not in issued]
             elif action.kind == "drop_claim":
                 drop_ids += action.claim_ids
+    # an owner's "revise" note is a requested action: its key phrases become queries
+    if state.owner is not None and state.owner.decision == "revise" and state.owner_notes:
+        from sovereign.text import key_phrases
+
+        note = state.owner_notes[-1]
+        queries = [q for q in key_phrases(note)[:3] if normalize(q) not in issued] + queries
+        wants_search = True
     queries = list(dict.fromkeys(queries))
     if wants_search or not queries:
         titles = [r.paper.title for r in state.papers[:3]]
@@ -50,6 +57,8 @@ def revise(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
     cfg = Configuration.from_runtime(runtime)
     queries, drop_texts, changes = plan_revision(state, cfg)
     rounds = list(state.rounds)
+    if state.owner is not None and state.owner.decision == "revise":
+        changes.insert(0, f"owner asked for a revision: {state.owner.note or '(no note)'}")
     if rounds:
         rounds[-1] = rounds[-1].model_copy(update={"changes": changes})
     return {

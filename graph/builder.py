@@ -3,7 +3,8 @@
     START -> plan -> search xN (Send) -> index -> extract -> verify
           -> review_skeptic | review_validator | review_synthesizer (parallel)
           -> synthesize -> revise -> search xN ... (while score < threshold and rounds left)
-                        -> owner_review (interrupt when escalated and an owner is attached)
+                        -> owner_review (interrupt when escalated and an owner is attached;
+                                         "revise" from the owner -> one more round)
           -> report -> END
 
 Node functions live in ``sovereign.agents`` (one module per agent).
@@ -27,8 +28,9 @@ from sovereign.agents.reviser import revise
 from sovereign.agents.synthesizer import synthesize
 from sovereign.agents.tribunal import review_skeptic, review_synthesizer, review_validator
 from sovereign.agents.verifier import verify
+from sovereign.concurrency import DEADLINE
 from sovereign.graph.configuration import Configuration
-from sovereign.graph.state import InputState, OutputState, ResearchState
+from sovereign.graph.state import InputState, ResearchState
 
 REVIEWERS = {"review_skeptic": review_skeptic, "review_validator": review_validator, "review_synthesizer": review_synthesizer}
 
@@ -38,7 +40,11 @@ def timed(name: str, fn: Callable) -> Callable:
 
     def node(state, runtime: Runtime[Configuration]):
         t0 = time.perf_counter()
-        out = fn(state, runtime) or {}
+        token = DEADLINE.set(_deadline(state, runtime))
+        try:
+            out = fn(state, runtime) or {}
+        finally:
+            DEADLINE.reset(token)
         return {**out, "timings": {name: time.perf_counter() - t0}}
 
     node.__name__ = name
@@ -46,13 +52,26 @@ def timed(name: str, fn: Callable) -> Callable:
     return node
 
 
+def _deadline(state, runtime) -> float | None:
+    """The run's deadline on the monotonic clock (from its wall-clock start and the configuration)."""
+    started = getattr(state, "started_at", None) if not isinstance(state, dict) else state.get("started_at")
+    if not started:
+        return None
+    cfg = Configuration.from_runtime(runtime)
+    return time.monotonic() + (started + cfg.deadline_seconds - time.time())
+
+
 def fan_out_search(state: ResearchState) -> list[Send]:
     """One parallel ``search`` branch per query of the current round."""
-    return [Send("search", {"query": q, "round": state.revision_round}) for q in state.round_queries]
+    return [Send("search", {"query": q, "round": state.revision_round, "started_at": state.started_at}) for q in state.round_queries]
 
 
 def after_synthesize(state: ResearchState) -> str:
     return "revise" if state.verdict == "REVISE" else "owner_review"
+
+
+def after_owner(state: ResearchState) -> str:
+    return "revise" if state.owner is not None and state.owner.decision == "revise" and state.policy is None else "report"
 
 
 def after_revise(state: ResearchState) -> list[Send] | str:
@@ -61,7 +80,7 @@ def after_revise(state: ResearchState) -> list[Send] | str:
 
 def build_graph(checkpointer=None, **compile_kwargs):
     """Compile the research graph. Pass a checkpointer for durable runs and owner interrupts."""
-    g = StateGraph(ResearchState, context_schema=Configuration, input_schema=InputState, output_schema=OutputState)
+    g = StateGraph(ResearchState, context_schema=Configuration, input_schema=InputState)
     nodes = {
         "plan": plan, "search": search, "index": index, "extract": extract, "verify": verify,
         **REVIEWERS, "synthesize": synthesize, "revise": revise, "owner_review": owner_review, "report": report,
@@ -78,7 +97,7 @@ def build_graph(checkpointer=None, **compile_kwargs):
     g.add_edge(list(REVIEWERS), "synthesize")
     g.add_conditional_edges("synthesize", after_synthesize, ["revise", "owner_review"])
     g.add_conditional_edges("revise", after_revise, ["search", "verify"])
-    g.add_edge("owner_review", "report")
+    g.add_conditional_edges("owner_review", after_owner, ["revise", "report"])
     g.add_edge("report", END)
     return g.compile(checkpointer=checkpointer, name="research", **compile_kwargs)
 

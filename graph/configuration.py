@@ -100,6 +100,11 @@ class Configuration(BaseModel):
         description="Cache NIM embeddings and arXiv/OpenAlex results on disk (folder: env SOVEREIGN_CACHE_DIR, "
         "default ~/.cache/sovereign), so an identical second run makes no such requests.",
     )
+    deadline_seconds: float = Field(
+        default=1800.0, gt=0, le=86400,
+        description="Overall deadline of a run: after it, model calls are skipped and every agent falls back to its "
+        "offline algorithm, so the run still ends with a complete report (the Uncertainties say so).",
+    )
     max_output_tokens: int = Field(default=1024, ge=64, le=8192, description="Completion token limit of NIM chat calls.")
     sources: list[str] = Field(
         default=["local"], description="Paper sources, any of: local, arxiv, openalex."

@@ -134,8 +134,8 @@ class TribunalRound(BaseModel):
 
 
 class OwnerDecision(BaseModel):
-    decision: Literal["approve", "reject"]
-    note: str = ""
+    decision: Literal["approve", "reject", "revise"]
+    note: str = Field(default="", max_length=2000)
 
 
 def merge_timings(left: dict[str, float], right: dict[str, float]) -> dict[str, float]:
@@ -188,16 +188,15 @@ class ResearchState(InputState):
     policy: Policy | None = None
     policy_reasons: list[str] = Field(default_factory=list)
     owner: OwnerDecision | None = None
+    owner_review: bool = Field(default=False, description="Whether an owner is attached (fixed at the start of the run).")
+    started_at: float | None = Field(default=None, description="Wall-clock start of the run (epoch seconds).")
+    owner_notes: list[str] = Field(default_factory=list, description="Notes of owner 'revise' decisions, as requested actions.")
     uncertainties: Annotated[list[str], operator.add] = Field(default_factory=list)
     agents: Annotated[dict[str, str], merge_labels] = Field(
         default_factory=dict, description="Which algorithm or model played each role in this run."
     )
     timings: Annotated[dict[str, float], merge_timings] = Field(default_factory=dict)
     report: dict | None = Field(default=None, description="The final report (Report model as JSON).")
-
-
-class OutputState(BaseModel):
-    report: dict | None = None
 
 
 # ----------------------------------------------------------------------------- report contract
@@ -268,7 +267,11 @@ class Report(BaseModel):
     policy: Policy
     policy_reasons: list[str]
     owner: OwnerDecision | None = None
+    owner_review: bool = Field(default=False, description="Whether an owner is attached (fixed at the start of the run).")
+    started_at: float | None = Field(default=None, description="Wall-clock start of the run (epoch seconds).")
+    owner_notes: list[str] = Field(default_factory=list, description="Notes of owner 'revise' decisions, as requested actions.")
     uncertainties: list[str]
     references: list[str]
+    reference_ids: list[str] = Field(default_factory=list, description="Paper ids of the references, in order.")
     metrics: dict[str, float | int | dict[str, float]]
     markdown: str = Field(default="", description="The rendered report.md.")

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sovereign research kernel: answers a research question with a short, cited report "
         "whose claims are checked against sources and reviewed by a three-role tribunal.",
         epilog="Runs offline on the bundled corpus unless NVIDIA_API_KEY or NVIDIA_BASE_URL is set "
-        "(provider=auto). Exit codes: 0 ok, 1 run failed, 2 bad input.",
+        "(provider=auto). Exit codes: 0 ok, 1 run failed (the thread id to resume is printed), 2 bad input, "
+        "3 paused for owner review.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on failure")
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Research one question: plan queries, search, extract and verify claims, run the tribunal, "
         "and write DIR/report.md and DIR/report.json.",
     )
-    r.add_argument("question", help="the research question (quote it)")
+    r.add_argument("question", nargs="?", help="the research question (quote it); omit with --resume")
     r.add_argument("--out", metavar="DIR", default="out/report", help="output folder (default: out/report)")
     r.add_argument("--provider", help="auto (default) | offline | nim")
     r.add_argument("--corpus", metavar="FILE", help="JSONL corpus for the local source (default: bundled corpus)")
@@ -58,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--verify-threshold", type=float, metavar="X", help="verification threshold (default 0.15)")
     r.add_argument("--revision-threshold", type=float, metavar="X", help="tribunal score that avoids revision (default 6.5)")
     r.add_argument("--max-revision-rounds", type=int, metavar="N", help="revision rounds at most (default 1)")
+    r.add_argument("--deadline", type=float, metavar="S", help="overall deadline in seconds (default 1800); after it, agents fall back to offline")
+    r.add_argument("--max-concurrency", type=int, metavar="N", help="NIM requests in flight at most (default 8)")
+    r.add_argument("--thread-id", metavar="ID", help="thread id for this run (default: generated and printed)")
+    r.add_argument("--resume", metavar="ID", help="continue the run with this thread id (after a crash or an owner pause)")
+    r.add_argument("--state-dir", metavar="DIR", help="checkpoint folder (default: $SOVEREIGN_STATE_DIR or ~/.local/state/sovereign)")
+    r.add_argument("--owner", action="store_true", help="owner review: when the policy escalates, ask approve/reject/revise in the terminal "
+                   "(without a terminal: write the draft and exit 3 with the thread id to resume)")
+    r.add_argument("--decision", choices=["approve", "reject", "revise"], help="with --resume: the owner's answer to a paused run")
+    r.add_argument("--note", default="", help="with --decision: the owner's note")
     r.add_argument("--json", action="store_true", help="print the report JSON to stdout")
     r.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -97,12 +107,16 @@ _OPTION_TO_FIELD = {
     "verify_threshold": "verify_threshold",
     "revision_threshold": "revision_threshold",
     "max_revision_rounds": "max_revision_rounds",
+    "deadline": "deadline_seconds",
+    "max_concurrency": "max_concurrency",
 }
 
 
 def _config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     cfg = {field: getattr(args, opt) for opt, field in _OPTION_TO_FIELD.items() if getattr(args, opt) is not None}
     cfg["output_dir"] = args.out
+    if args.owner:
+        cfg["owner_review"] = True
     return cfg
 
 
@@ -120,38 +134,125 @@ def _validation_message(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
 
 
-def _cmd_research(args: argparse.Namespace) -> int:
+def _prepare_research(args: argparse.Namespace):
+    """Validate everything before any work; returns (thread meta, Configuration, payload)."""
     from pydantic import ValidationError
 
     from sovereign.adapters.corpus import CorpusError
     from sovereign.api import validate_request
     from sovereign.output import OutputError
-    from sovereign.progress import Progress
+    from sovereign.runner import ThreadMeta, check_thread_id, new_thread_id, state_dir
 
+    folder = state_dir(args.state_dir)
     try:
+        if args.resume:
+            if args.question:
+                raise ValueError("give either a question or --resume, not both")
+            meta = ThreadMeta.load(folder, args.resume)
+            config = dict(meta.config)
+            if args.out != "out/report":
+                config["output_dir"] = args.out
+            if args.owner:
+                config["owner_review"] = True
+            question, cfg = validate_request(meta.question, **config)
+            payload = None
+            if args.decision:
+                from langgraph.types import Command
+
+                payload = Command(resume={"decision": args.decision, "note": args.note})
+            return folder, meta, cfg, payload
+        if args.decision:
+            raise ValueError("--decision answers a paused run: use it with --resume THREAD_ID")
+        if args.question is None:
+            raise ValueError("the question is missing (or use --resume THREAD_ID)")
         question, cfg = validate_request(args.question, **_config_from_args(args))
+        thread_id = check_thread_id(args.thread_id) if args.thread_id else new_thread_id()
+        if ThreadMeta.exists(folder, thread_id):
+            raise ValueError(f"thread {thread_id!r} already exists; continue it with --resume {thread_id}")
+        meta = ThreadMeta(thread_id, question, cfg.model_dump(mode="json", exclude_unset=True))
+        return folder, meta, cfg, {"question": question}
     except (ValidationError, CorpusError, OutputError, ValueError) as exc:
         raise UsageError(_validation_message(exc)) from None
 
-    from sovereign.graph.builder import graph
 
+class RunFailed(Exception):
+    def __init__(self, message: str, thread_id: str):
+        super().__init__(f"{message} (thread {thread_id}; resume with: sovereign research --resume {thread_id})")
+
+
+def _ask_owner(interrupt: dict, console_stream) -> dict:
+    from rich.console import Console
+    from rich.prompt import Prompt
+
+    console = Console(file=console_stream)
+    console.print(f"[bold yellow]Owner review required[/] — score {interrupt.get('score')}/10, policy {interrupt.get('policy')}")
+    for reason in interrupt.get("reasons", []):
+        console.print(f"  • {reason}")
+    decision = Prompt.ask("Decision", choices=["approve", "reject", "revise"], console=console)
+    note = Prompt.ask("Note (optional)", default="", console=console)
+    return {"decision": decision, "note": note}
+
+
+def _cmd_research(args: argparse.Namespace) -> int:
+    folder, meta, cfg, payload = _prepare_research(args)
+    from sovereign.graph.builder import build_graph
+    from sovereign.graph.state import Report
+    from sovereign.output import write_report
+    from sovereign.progress import Progress
+    from sovereign.runner import checkpointer, current_state, stream_run
+
+    if not args.resume:
+        meta.save(folder)
     progress = Progress(enabled=not args.quiet, stream=sys.stderr)
-    report: dict | None = None
-    for update in graph.stream({"question": question}, config={"recursion_limit": 100}, context=cfg, stream_mode="updates"):
-        for node, delta in update.items():
-            progress.node_done(node, delta or {})
-            if node == "report" and delta:
-                report = delta.get("report")
+    progress.note(f"thread {meta.thread_id}" + (" (resumed)" if args.resume else ""))
+    try:
+        with checkpointer(folder) as saver:
+            graph = build_graph(checkpointer=saver)
+            interrupt = stream_run(graph, payload, meta.thread_id, cfg, progress.node_done)
+            while interrupt is not None:
+                if args.owner and sys.stdin.isatty() and sys.stderr.isatty():
+                    progress.close()
+                    answer = _ask_owner(interrupt, sys.stderr)
+                    from langgraph.types import Command
+
+                    interrupt = stream_run(graph, Command(resume=answer), meta.thread_id, cfg, progress.node_done)
+                    continue
+                state, _ = current_state(graph, meta.thread_id)
+                from sovereign.agents.reporter import build_report
+
+                draft = build_report(state, cfg)
+                paths = write_report(draft, cfg.output_dir) if cfg.output_dir else {}
+                progress.close()
+                print(
+                    f"{PROG}: owner review required (score {draft.tribunal.score:.1f}/10): draft written to "
+                    f"{paths.get('report.md', '(no output folder)')}; resume with: sovereign research --resume "
+                    f"{meta.thread_id} --decision approve|reject|revise [--note TEXT]",
+                    file=sys.stderr,
+                )
+                return 3
+            state, _ = current_state(graph, meta.thread_id)
+    except UsageError:
+        raise
+    except Exception as exc:
+        from sovereign.redact import redact
+
+        if args.debug:
+            raise
+        raise RunFailed(redact(_validation_message(exc)), meta.thread_id) from None
     progress.close()
-    if report is None:
-        raise RuntimeError("the graph finished without a report")
+    if state is None or state.report is None:
+        raise RunFailed("the graph finished without a report", meta.thread_id)
+    report = Report.model_validate(state.report)
+    if cfg.output_dir and args.resume:  # a resumed, already finished run: write the files again
+        write_report(report, cfg.output_dir)
     if args.json:
-        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(state.report, indent=2, ensure_ascii=False) + "\n")
     if not args.quiet:
-        out = os.path.join(cfg.output_dir or "", "report.md")
+        out = cfg.output_dir or ""
         print(
-            f"Report written to {out} and {os.path.join(cfg.output_dir or '', 'report.json')} "
-            f"(tribunal {report['tribunal']['score']:.1f}/10, policy {report['policy']})",
+            f"Report written to {os.path.join(out, 'report.md')}, {os.path.join(out, 'report.json')} and "
+            f"{os.path.join(out, 'references.bib')} (tribunal {report.tribunal.score:.1f}/10, policy {report.policy}; "
+            f"thread {meta.thread_id})",
             file=sys.stderr,
         )
     return 0
@@ -214,10 +315,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except RunFailed as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # one line unless --debug
         if debug:
             raise
-        print(f"{PROG}: error: {_validation_message(exc)}", file=sys.stderr)
+        from sovereign.redact import redact
+
+        print(f"{PROG}: error: {redact(_validation_message(exc))}", file=sys.stderr)
         return 1
 
 

@@ -288,7 +288,7 @@ def verify_with_evidence(
     offline = [verification_from_scored(c, ind, own, cal) for c, (ind, own) in zip(claims, scored)]
     if client is None:
         return offline
-    from concurrent.futures import ThreadPoolExecutor
+    from sovereign.concurrency import map_in_threads
 
     def one(i: int) -> Verification:
         independent, own = scored[i]
@@ -299,8 +299,7 @@ def verify_with_evidence(
             return offline[i]
         return judged
 
-    with ThreadPoolExecutor(max_workers=max(1, min(len(claims), client.cfg.max_concurrency))) as pool:
-        return list(pool.map(one, range(len(claims))))
+    return map_in_threads(one, range(len(claims)), client.cfg.max_concurrency)
 
 
 JUDGE_PASSAGES = 3

@@ -1,4 +1,4 @@
-"""Writing a report to disk: report.md and report.json, both or neither (atomic renames)."""
+"""Writing a report to disk: report.md, report.json and references.bib — all or none (atomic renames)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sovereign.graph.state import Report
 
-REPORT_FILES = ("report.md", "report.json")
+REPORT_FILES = ("report.md", "report.json", "references.bib")
 
 
 class OutputError(Exception):
@@ -28,11 +28,14 @@ def check_output_dir(path: str) -> Path:
 
 
 def write_report(report: Report, out_dir: str) -> dict[str, str]:
-    """Write report.md and report.json into ``out_dir``; returns their paths."""
+    """Write report.md, report.json and references.bib into ``out_dir``; returns their paths."""
+    from sovereign.bibtex import to_bibtex
+
     target = check_output_dir(out_dir)
     payloads = {
         "report.md": report.markdown,
         "report.json": json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n",
+        "references.bib": to_bibtex(report),
     }
     temps: dict[str, str] = {}
     try:

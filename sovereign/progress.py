@@ -60,5 +60,13 @@ class Progress:
         else:
             print(f"[{node}] {line}", file=self.stream, flush=True)
 
+    def note(self, line: str) -> None:
+        if not self.enabled:
+            return
+        if self._console is not None:
+            self._console.print(f"[dim]{line}[/]")
+        else:
+            print(line, file=self.stream, flush=True)
+
     def close(self) -> None:
         pass

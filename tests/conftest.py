@@ -26,12 +26,14 @@ def _offline_env(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NVIDIA_USAGE_TELEMETRY_ENABLED", "false")
     monkeypatch.setenv("SOVEREIGN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SOVEREIGN_STATE_DIR", str(tmp_path / "state"))
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the installed ``sovereign`` console script as a user would."""
     exe = Path(sys.executable).with_name("sovereign")
     full_env = {k: v for k, v in os.environ.items() if k not in ("NVIDIA_API_KEY", "NVIDIA_BASE_URL")}
+    full_env.setdefault("SOVEREIGN_STATE_DIR", os.environ.get("SOVEREIGN_STATE_DIR", ""))
     full_env.update(env or {})
     return subprocess.run(
         [str(exe), *args], cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout

@@ -360,12 +360,6 @@ def test_owner_review_via_an_assistant_with_stored_context(server):
     assert resumed["report"]["owner"] == {"decision": "reject", "note": "off topic"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agents/owner.py: owner_review re-reads the per-run context on resume; a resume run that does not "
-    "repeat context={'owner_review': True} skips interrupt(), and the owner's answer is silently dropped "
-    "(report stays ESCALATE_TO_OWNER with owner=None)",
-)
 def test_owner_decision_survives_a_resume_without_repeating_the_context(server):
     async def scenario():
         c = client(server)

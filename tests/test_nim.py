@@ -156,3 +156,15 @@ def test_telemetry_is_off_by_default():
 def test_configuration_exposes_nim_knobs():
     c = Configuration()
     assert c.embed_model == "nvidia/nv-embedqa-e5-v5" and c.max_concurrency >= 1 and c.nim_max_attempts >= 2
+
+
+def test_concurrent_calls_on_one_client_never_mix_payloads(nim):
+    """The langchain clients keep per-request state on the instance; the adapter gives each thread
+    its own, so 24 concurrent calls each get the reply to their own message."""
+    from sovereign.concurrency import map_in_threads
+
+    nim.script = lambda role, system, user: {"echo": user}
+    nim.latency = 0.02
+    client = nim_adapter.nim_client(Configuration(max_concurrency=8))
+    replies = map_in_threads(lambda i: client.chat([("system", "s"), ("user", f"message {i}")]), range(24), 8)
+    assert [json.loads(r)["echo"] for r in replies] == [f"message {i}" for i in range(24)]
