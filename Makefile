@@ -10,7 +10,7 @@ export LANGGRAPH_NO_VERSION_CHECK := true
 export LANGSMITH_TRACING := false
 export NVIDIA_USAGE_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install demo test bench api lock clean
+.PHONY: help install demo test bench api lock clean schema
 
 help:
 	@echo "make demo   - run the W.A.L.T question on the embedded offline default -> out/demo/"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench  - run the benchmarks (JSON in bench/results/)"
 	@echo "make api    - serve the graph API (langgraph dev) on 127.0.0.1:2024"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml"
+	@echo "make schema - regenerate docs/report.schema.json from the Report model"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,9 @@ bench: $(STAMP)
 
 api: $(STAMP)
 	$(BIN)/langgraph dev --no-browser --host 127.0.0.1 --port 2024
+
+schema: $(STAMP)
+	$(BIN)/sovereign schema --out docs/report.schema.json
 
 lock: $(VENV)
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

@@ -71,6 +71,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the report JSON to stdout")
     r.add_argument("--quiet", action="store_true", help="no progress output")
 
+    b = sub.add_parser(
+        "batch",
+        help="research many questions concurrently (one folder per question plus an index)",
+        description="Research every question of a text file (one per line; blank lines and lines starting with # "
+        "are skipped) through the graph's batch API, N at a time. Writes DIR/NNN-slug/{report.md,report.json,"
+        "references.bib} per question and DIR/index.json + DIR/index.md.",
+    )
+    b.add_argument("questions", metavar="QUESTIONS.txt", help="text file, one question per line")
+    b.add_argument("--out", metavar="DIR", required=True, help="output folder")
+    b.add_argument("--concurrency", type=int, default=2, metavar="N", help="questions in flight at once (default 2)")
+    for opt in ("--provider", "--corpus", "--sources"):
+        b.add_argument(opt, help=f"as for research")
+    b.add_argument("--n-queries", type=int, metavar="N", help="as for research")
+    b.add_argument("--max-revision-rounds", type=int, metavar="N", help="as for research")
+    b.add_argument("--quiet", action="store_true", help="no progress output")
+
+    sc = sub.add_parser("schema", help="print the JSON Schema of report.json", description="Print the JSON Schema of report.json (generated from the pydantic Report model).")
+    sc.add_argument("--out", metavar="FILE", help="write it to FILE instead of stdout")
+
     e = sub.add_parser("eval", help="evaluate components on labelled data", description="Evaluate components on labelled data.")
     esub = e.add_subparsers(dest="eval_command", metavar="WHAT", parser_class=_Parser)
     ev = esub.add_parser(
@@ -258,6 +277,112 @@ def _cmd_research(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_questions(path: str) -> list[str]:
+    """Questions of a batch file, validated; raises ValueError naming the bad line."""
+    from sovereign.graph.state import validate_question
+
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"questions file not found: {path}")
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read questions file {path}: {exc.__class__.__name__}") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            out.append(validate_question(line))
+        except ValueError as exc:
+            raise ValueError(f"{path} line {n}: {exc}") from None
+    if not out:
+        raise ValueError(f"{path} holds no question")
+    return out
+
+
+def slug(text: str, n: int = 40) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:n].strip("-") or "question"
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from sovereign.adapters.corpus import CorpusError
+    from sovereign.api import validate_request
+    from sovereign.output import OutputError, check_output_dir
+
+    if args.concurrency < 1 or args.concurrency > 64:
+        raise UsageError("--concurrency must be between 1 and 64")
+    config = {f: getattr(args, o) for o, f in (("provider", "provider"), ("corpus", "corpus_path"), ("sources", "sources"),
+              ("n_queries", "n_queries"), ("max_revision_rounds", "max_revision_rounds")) if getattr(args, o) is not None}
+    try:
+        questions = read_questions(args.questions)
+        _, cfg = validate_request(questions[0], **config)
+        check_output_dir(args.out)
+    except (ValidationError, CorpusError, OutputError, ValueError) as exc:
+        raise UsageError(_validation_message(exc)) from None
+
+    from sovereign.graph.builder import graph
+    from sovereign.graph.state import Report
+    from sovereign.output import write_report
+
+    folders = [f"{i + 1:03d}-{slug(q)}" for i, q in enumerate(questions)]
+    index: list[dict] = [{"question": q, "folder": f, "status": "pending"} for q, f in zip(questions, folders)]
+    run_config = {"max_concurrency": args.concurrency, "recursion_limit": 200}
+    done = 0
+    for i, result in graph.batch_as_completed(
+        [{"question": q} for q in questions], config=run_config, context=cfg, return_exceptions=True
+    ):
+        done += 1
+        entry = index[i]
+        if isinstance(result, Exception):
+            from sovereign.redact import redact
+
+            entry.update(status="failed", error=redact(_validation_message(result)))
+        else:
+            report = Report.model_validate(result["report"])
+            write_report(report, os.path.join(args.out, entry["folder"]))
+            entry.update(
+                status="done", policy=report.policy, score=report.tribunal.score,
+                primary_paper=report.primary_paper.id if report.primary_paper else None,
+                verified=sum(c.verified for c in report.claims), claims=len(report.claims),
+            )
+        if not args.quiet:
+            print(f"[{done}/{len(questions)}] {entry['status']}: {entry['question'][:70]}", file=sys.stderr, flush=True)
+    _write_json(os.path.join(args.out, "index.json"), {"questions": index})
+    rows = ["| # | Question | Status | Policy | Score | Primary paper | Folder |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for n, e in enumerate(index, 1):
+        rows.append(
+            f"| {n} | {e['question'].replace('|', '/')} | {e['status']} | {e.get('policy', '—')} | "
+            f"{e.get('score', '—')} | {e.get('primary_paper') or '—'} | [{e['folder']}]({e['folder']}/report.md) |"
+        )
+    Path(args.out, "index.md").write_text("# Batch index\n\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    failed = sum(e["status"] == "failed" for e in index)
+    if not args.quiet:
+        print(f"{len(index) - failed} of {len(index)} questions done; index at {os.path.join(args.out, 'index.md')}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def report_schema() -> dict:
+    from sovereign.graph.state import Report
+
+    schema = Report.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://sovereign.invalid/report.schema.json"
+    return schema
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    if args.out:
+        _write_json(args.out, report_schema())
+    else:
+        print(json.dumps(report_schema(), indent=2))
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from sovereign.adapters.corpus import CorpusError
     from sovereign import evaluation
@@ -308,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        return {"research": _cmd_research, "eval": _cmd_eval}[args.command](args)
+        return {"research": _cmd_research, "batch": _cmd_batch, "schema": _cmd_schema, "eval": _cmd_eval}[args.command](args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -39,15 +39,33 @@ def describe(node: str, delta: dict[str, Any]) -> str | None:
     return None
 
 
+NEXT = {
+    "plan": "searching",
+    "search": "searching / indexing",
+    "index": "extracting claims",
+    "extract": "verifying claims",
+    "verify": "tribunal reviewing",
+    "synthesize": "deciding",
+    "revise": "searching again (revision round)",
+    "owner_review": "writing the report",
+}
+
+
 class Progress:
+    """Live progress of a run: on a terminal a rich spinner with the current step and one coloured
+    line per finished node; otherwise plain ``[node] ...`` lines; nothing when disabled."""
+
     def __init__(self, enabled: bool = True, stream: IO[str] | None = None):
         self.enabled = enabled
         self.stream = stream or sys.stderr
         self._console = None
+        self._status = None
         if enabled and self.stream.isatty():
             from rich.console import Console
 
             self._console = Console(file=self.stream, highlight=False)
+            self._status = self._console.status("planning queries…", spinner="dots")
+            self._status.start()
 
     def node_done(self, node: str, delta: dict[str, Any]) -> None:
         if not self.enabled:
@@ -57,6 +75,8 @@ class Progress:
             return
         if self._console is not None:
             self._console.print(f"[bold cyan]{node:>18}[/] {line}", markup=True)
+            if self._status is not None:
+                self._status.update(f"after {node}: {NEXT.get(node, 'working')}…")
         else:
             print(f"[{node}] {line}", file=self.stream, flush=True)
 
@@ -69,4 +89,6 @@ class Progress:
             print(line, file=self.stream, flush=True)
 
     def close(self) -> None:
-        pass
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
