@@ -32,6 +32,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from sovereign.adapters.embeddings import l2_normalize
 from sovereign.adapters.http import parse_retry_after
 from sovereign.graph.configuration import Configuration
+from sovereign.redact import redact
 
 EMBED_BATCH = 50
 MAX_RETRY_AFTER = 60.0
@@ -49,15 +50,12 @@ class NimHttpError(Exception):
         self.retry_after = retry_after
 
 
+class DeadlineReached(Exception):
+    """The run's overall deadline has passed; no further model calls are made."""
+
+
 class NimError(Exception):
     """A NIM call failed after retries; the message is one line without secrets."""
-
-
-def redact(text: str) -> str:
-    key = os.environ.get("NVIDIA_API_KEY")
-    if key:
-        text = text.replace(key, "***")
-    return re.sub(r"nvapi-[A-Za-z0-9_\-]{8,}", "nvapi-***", text)
 
 
 def one_line_error(exc: BaseException) -> str:
@@ -152,29 +150,64 @@ class NimClient:
     """One configured pair of NIM clients (chat + embeddings)."""
 
     def __init__(self, cfg: Configuration):
+        self.cfg = cfg
+        self._local = threading.local()
+        self.name = f"{cfg.embed_model} (NVIDIA NIM)"
+        self._build()  # fail early (bad model name, bad URL) in the calling thread
+
+    def _build(self):
+        """This thread's own client objects: the langchain clients keep per-request state
+        (``last_inputs``) on the instance, so one instance shared by threads can send one
+        thread's payload in another's request."""
         from langchain_nvidia_ai_endpoints import ChatNVIDIA, NVIDIAEmbeddings
 
-        self.cfg = cfg
-        common = {"timeout": cfg.nim_timeout_seconds}
-        if cfg.nim_base_url:
-            common["base_url"] = cfg.nim_base_url
-        self.chat_model = ChatNVIDIA(model=cfg.chat_model, temperature=0.0, max_completion_tokens=cfg.max_output_tokens, **common)
-        self.embeddings = NVIDIAEmbeddings(model=cfg.embed_model, truncate="END", max_batch_size=EMBED_BATCH, **common)
-        for client in (self.chat_model._client, self.embeddings._client):
+        common = {"timeout": self.cfg.nim_timeout_seconds}
+        if self.cfg.nim_base_url:
+            common["base_url"] = self.cfg.nim_base_url
+        chat = ChatNVIDIA(model=self.cfg.chat_model, temperature=0.0, max_completion_tokens=self.cfg.max_output_tokens, **common)
+        embeddings = NVIDIAEmbeddings(model=self.cfg.embed_model, truncate="END", max_batch_size=EMBED_BATCH, **common)
+        for client in (chat._client, embeddings._client):
             client.get_session_fn = _session
-        self.name = f"{cfg.embed_model} (NVIDIA NIM)"
+        self._local.pair = (chat, embeddings)
+        return self._local.pair
+
+    def _pair(self):
+        return getattr(self._local, "pair", None) or self._build()
+
+    @property
+    def chat_model(self):
+        return self._pair()[0]
+
+    @property
+    def embeddings(self):
+        return self._pair()[1]
 
     # ------------------------------------------------------------------ plumbing
 
     def _call(self, fn, kind: str):
+        from sovereign.concurrency import remaining
+
+        def before_attempt() -> None:
+            left = remaining()
+            if left is not None and left <= 0:
+                raise DeadlineReached()
+            # a request may not outlive the run's deadline (this thread's clients only)
+            for client in (self.chat_model._client, self.embeddings._client):
+                client.timeout = self.cfg.nim_timeout_seconds if left is None else max(0.5, min(self.cfg.nim_timeout_seconds, left))
+
         retrying = Retrying(
             retry=retry_if_exception(_retryable), wait=_wait, stop=stop_after_attempt(self.cfg.nim_max_attempts), reraise=True
         )
         try:
             for attempt in retrying:
-                with attempt, _slot(self.cfg.max_concurrency):
-                    USAGE.add(requests=1, **{f"{kind}_requests": 1})
-                    return fn()
+                with attempt:
+                    before_attempt()
+                    with _slot(self.cfg.max_concurrency):
+                        USAGE.add(requests=1, **{f"{kind}_requests": 1})
+                        return fn()
+        except DeadlineReached:
+            USAGE.add(failures=1)
+            raise NimError(f"NIM {kind} call skipped: the run's deadline was reached") from None
         except Exception as exc:
             USAGE.add(failures=1)
             raise NimError(f"NIM {kind} call failed: {one_line_error(exc)}") from None
@@ -227,13 +260,9 @@ class NimClient:
             def run(batch: list[str]) -> list[list[float]]:
                 return self._call(lambda: self.embeddings._embed(batch, model_type=input_type), "embed")
 
-            if len(batches) == 1:
-                parts = [run(batches[0])]
-            else:
-                from concurrent.futures import ThreadPoolExecutor
+            from sovereign.concurrency import map_in_threads
 
-                with ThreadPoolExecutor(max_workers=min(len(batches), self.cfg.max_concurrency)) as pool:
-                    parts = list(pool.map(run, batches))
+            parts = map_in_threads(run, batches, self.cfg.max_concurrency)
             new = {}
             for batch, vectors in zip(batches, parts):
                 for t, v in zip(batch, vectors):

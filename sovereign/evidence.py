@@ -9,7 +9,8 @@ Pipeline (all pure functions around two models, so each step is testable without
 3. :func:`pair_features` measures each (claim, passage) pair: lexical and dense similarity, how much
    of the claim the passage covers, and contradiction cues (negation on one side only, opposite
    comparatives, numbers that disagree).
-4. :func:`claim_vector` summarises a claim's independent evidence, and :class:`Calibration` — a
+4. :meth:`EvidenceIndex.claim_vector` summarises a claim's independent evidence (passage and
+   document level, IDF-weighted novelty), and :class:`Calibration` — a
    multinomial logistic regression fitted on the project's dev set — turns it into probabilities
    of SUPPORTED / CONTRADICTED / UNSUPPORTED. The label is the most probable one and its
    probability is the confidence (temperature-scaled on the dev set so that 0.8 means ~80 %).
@@ -131,8 +132,12 @@ def contradiction_cue(f: dict[str, float]) -> float:
 
 CLAIM_FEATURES = (
     "best_rel", "best_lexical", "best_dense", "best_coverage", "best_entities",
-    "best_negation", "best_opposite", "best_number_conflict", "contra_rel", "max_lexical", "max_coverage",
+    "best_negation", "best_opposite", "best_number_conflict", "contra_margin", "max_lexical", "max_coverage",
+    # document level: the top three candidate papers as wholes (support can span sentences)
+    "doc_coverage", "novel_numbers", "novel_entities", "char_similarity",
+    "idf_doc_coverage", "idf_novelty", "idf_passage_coverage",
 )
+PASSAGE_FEATURES = 11
 LABEL_ORDER = ("SUPPORTED", "CONTRADICTED", "UNSUPPORTED")
 
 DEFAULT_PARAMS: dict = {
@@ -148,14 +153,18 @@ DEFAULT_PARAMS: dict = {
 }
 
 
-def claim_vector(independent: list["Scored"]) -> list[float]:
-    """Features of a claim's independent evidence (pure): the best passage's measurements, the
-    strongest passage carrying a contradiction cue, and the best lexical/coverage anywhere."""
+def passage_vector(independent: list["Scored"]) -> list[float]:
+    """Passage-level features of a claim's independent evidence (pure): the best passage's
+    measurements, the strongest passage carrying a contradiction cue, the best lexical/coverage."""
     if not independent:
-        return [0.0] * len(CLAIM_FEATURES)
+        return [0.0] * PASSAGE_FEATURES
     best = independent[0]
     f = best.features
-    contra = max((s.rel for s in independent if s.cue > 0), default=0.0)
+    # a contradiction cue counts by how much the cue-carrying passage out-matches every passage
+    # without a cue (a related sentence that merely lacks the claim's negation is no contradiction)
+    cue_rel = max((s.rel for s in independent if s.cue > 0), default=0.0)
+    plain_rel = max((s.rel for s in independent if s.cue == 0), default=0.0)
+    contra = cue_rel - plain_rel if cue_rel > 0 else -1.0
     return [
         best.rel, f["lexical"], max(0.0, f["dense"]), f["coverage"], f["entities"],
         f["negation"], f["opposite"], f["number_conflict"], contra,
@@ -167,6 +176,19 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max()
     e = np.exp(z)
     return e / e.sum()
+
+
+def apply_rules(probs: np.ndarray, classes: Sequence[str], vector: Sequence[float]) -> np.ndarray:
+    """A hard rule over the learned model: a claim whose every content word appears in the evidence
+    paper, and whose best passage carries no contradiction cue (negation, opposite, conflicting
+    number), is not CONTRADICTED — its probability goes to the other labels (renormalised)."""
+    f = dict(zip(CLAIM_FEATURES, vector))
+    if f["idf_novelty"] > 0 or f["best_negation"] or f["best_opposite"] or f["best_number_conflict"]:
+        return probs
+    probs = np.array(probs, dtype=float)
+    probs[list(classes).index("CONTRADICTED")] = 0.0
+    total = probs.sum()
+    return probs / total if total > 0 else probs
 
 
 def _sigmoid(x: float) -> float:
@@ -186,15 +208,15 @@ class Calibration:
 
     def probabilities(self, vector: list[float]) -> dict[str, float]:
         model = self.params.get("model")
-        if not model:  # no calibration file: a plain rule, whose numbers are not calibrated
+        if not model or len(model["mean"]) != len(vector):  # no (matching) calibration: a plain, uncalibrated rule
             rel, contra = vector[0], vector[8]
-            if contra >= self.params["contradict_threshold"] and sum(vector[5:8]) > 0:
+            if contra > 0 and sum(vector[5:8]) > 0:
                 return {"SUPPORTED": 0.2, "CONTRADICTED": 0.5, "UNSUPPORTED": 0.3}
             p = _sigmoid(8 * (rel - 0.45))
             return {"SUPPORTED": p, "CONTRADICTED": 0.0, "UNSUPPORTED": 1 - p}
         x = (np.asarray(vector) - np.asarray(model["mean"])) / np.asarray(model["scale"])
         z = np.asarray(model["coef"]) @ x + np.asarray(model["intercept"])
-        probs = _softmax(z / float(model.get("temperature", 1.0)))
+        probs = apply_rules(_softmax(z / float(model.get("temperature", 1.0))), model["classes"], vector)
         return {label: float(p) for label, p in zip(model["classes"], probs)}
 
 
@@ -211,6 +233,34 @@ def load_calibration() -> Calibration:
         return Calibration()
 
 
+def reference_idf(reference: Sequence[Paper] | None = None):
+    """Inverse document frequency of word stems, from ``reference`` papers or the bundled corpus
+    (a fixed reference, so features mean the same whatever the size of the retrieved set)."""
+    if reference is not None:
+        return _idf_from(tuple(p.text for p in reference))
+    return _bundled_idf()
+
+
+@lru_cache(maxsize=1)
+def _bundled_idf():
+    from sovereign.adapters.corpus import load_corpus
+
+    return _idf_from(tuple(p.text for p in load_corpus().papers))
+
+
+@lru_cache(maxsize=4)
+def _idf_from(texts: tuple[str, ...]):
+    from collections import Counter
+
+    df: Counter[str] = Counter()
+    for t in texts:
+        df.update(stems(t))
+    n = len(texts)
+    table = {w: math.log((n + 1) / (c + 1)) + 1.0 for w, c in df.items()}
+    unseen = math.log(n + 1) + 1.0
+    return lambda w: table.get(w, unseen)
+
+
 # ----------------------------------------------------------------------------- retrieval
 
 
@@ -225,11 +275,18 @@ class Scored:
 class EvidenceIndex:
     """Hybrid (dense FAISS + lexical TF-IDF) index over the sentence passages of a paper set."""
 
-    def __init__(self, papers: Sequence[Paper], embedder: Embedder | None):
+    def __init__(self, papers: Sequence[Paper], embedder: Embedder | None, reference: Sequence[Paper] | None = None):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         self.passages = passages_of(papers)
         texts = [p.text for p in self.passages]
         self.lexical = make_tfidf(ngram_range=(1, 2), sublinear_tf=True, stop_words="english")
         self.matrix = self.lexical.fit_transform(texts) if texts else None
+        self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True) if texts else None
+        self.char_matrix = self.char.fit_transform(texts) if texts else None
+        self.paper_text = {p.id: p.text for p in papers}
+        self.paper_stems = {p.id: stems(p.text) for p in papers}
+        self.idf = reference_idf(reference)
         self.embedder = embedder
         self.dense = VectorIndex(embedder.embed_documents(texts)) if (embedder and texts) else None
 
@@ -249,6 +306,31 @@ class EvidenceIndex:
                     if j >= 0:
                         dense[i, j] = s
         return lex, dense
+
+    def claim_vector(self, claim: Claim, independent: list[Scored]) -> list[float]:
+        """All :data:`CLAIM_FEATURES` of one claim: passage level plus document level (top 3 papers)."""
+        base = passage_vector(independent)
+        pids = list(dict.fromkeys(s.passage.paper_id for s in independent))[:3]
+        c_stems = stems(claim.text)
+        weight = sum(self.idf(w) for w in c_stems) or 1.0
+        doc_cov, idf_cov, novel_nums, novel_ents, idf_nov = 0.0, 0.0, 9.0, 9.0, 99.0
+        for pid in pids:
+            text, p_stems = self.paper_text[pid], self.paper_stems[pid]
+            doc_cov = max(doc_cov, len(c_stems & p_stems) / max(1, len(c_stems)))
+            idf_cov = max(idf_cov, sum(self.idf(w) for w in c_stems & p_stems) / weight)
+            idf_nov = min(idf_nov, sum(self.idf(w) for w in c_stems - p_stems))
+            novel_nums = min(novel_nums, float(sum(n not in numbers(text) for n in numbers(claim.text))))
+            novel_ents = min(novel_ents, float(sum(not mentions(text, e) for e in entities(claim.text))))
+        if not pids:
+            novel_nums, novel_ents, idf_nov = 0.0, 0.0, sum(self.idf(w) for w in c_stems)
+        char_sim = 0.0
+        if self.char is not None:
+            sims = (self.char.transform([claim.text]) @ self.char_matrix.T).toarray().ravel()
+            mask = np.array([p.paper_id != claim.source_id for p in self.passages])
+            char_sim = float(sims[mask].max()) if mask.any() else 0.0
+        best_passage = stems(independent[0].passage.text) if independent else set()
+        idf_pcov = sum(self.idf(w) for w in c_stems & best_passage) / weight
+        return base + [doc_cov, novel_nums, novel_ents, char_sim, idf_cov, idf_nov, idf_pcov]
 
     def score_claims(self, claims: Sequence[Claim], params: dict) -> list[tuple[list[Scored], list[Scored]]]:
         """For each claim: (scored independent candidates, best first; scored self passages)."""
@@ -279,20 +361,22 @@ def verify_with_evidence(
     calibration: Calibration | None = None,
     client=None,
     notes: list[str] | None = None,
+    reference: Sequence[Paper] | None = None,
 ) -> list[Verification]:
     """The evidence verifier: offline deterministic scorer, or the NIM judge when ``client`` is
     given (per claim, falling back to the offline label when the judge fails)."""
     cal = calibration or load_calibration()
-    index = EvidenceIndex(papers, embedder)
+    index = EvidenceIndex(papers, embedder, reference)
     scored = index.score_claims(claims, cal.params)
-    offline = [verification_from_scored(c, ind, own, cal) for c, (ind, own) in zip(claims, scored)]
+    vectors = [index.claim_vector(c, ind) for c, (ind, _) in zip(claims, scored)]
+    offline = [verification_from_scored(c, ind, own, cal, v) for c, (ind, own), v in zip(claims, scored, vectors)]
     if client is None:
         return offline
     from sovereign.concurrency import map_in_threads
 
     def one(i: int) -> Verification:
         independent, own = scored[i]
-        judged, note = judge_claim(client, claims[i], independent, own, cal)
+        judged, note = judge_claim(client, claims[i], independent, own, cal, vectors[i])
         if judged is None:
             if note and notes is not None:
                 notes.append(note)
@@ -320,7 +404,9 @@ def quote_matches(quote: str, passage: str) -> bool:
     return bool(qw) and len(qw & set(_words(passage))) / len(qw) >= 0.8
 
 
-def judge_claim(client, claim: Claim, independent: list[Scored], own: list[Scored], cal: Calibration) -> tuple[Verification | None, str | None]:
+def judge_claim(
+    client, claim: Claim, independent: list[Scored], own: list[Scored], cal: Calibration, vector: list[float]
+) -> tuple[Verification | None, str | None]:
     from sovereign.llm import structured
     from sovereign.prompts import judge as prompt
     from sovereign.prompts.fencing import new_nonce
@@ -341,7 +427,7 @@ def judge_claim(client, claim: Claim, independent: list[Scored], own: list[Score
         return None, f"Evidence judge ({claim.id}): the quote did not match a given passage; used the offline label instead."
     chosen = chosen or top[0]
     ranked_papers = list(dict.fromkeys(s.passage.paper_id for s in independent))[:3]
-    probs = cal.probabilities(claim_vector(independent))
+    probs = cal.probabilities(vector)
     return (
         Verification(
             claim_id=claim.id,
@@ -363,9 +449,11 @@ def judge_claim(client, claim: Claim, independent: list[Scored], own: list[Score
     )
 
 
-def verification_from_scored(claim: Claim, independent: list[Scored], own: list[Scored], cal: Calibration) -> Verification:
-    """Label, confidence and evidence for one claim from its scored passages (pure)."""
-    probs = cal.probabilities(claim_vector(independent))
+def verification_from_scored(
+    claim: Claim, independent: list[Scored], own: list[Scored], cal: Calibration, vector: list[float]
+) -> Verification:
+    """Label, confidence and evidence for one claim from its scored passages and features (pure)."""
+    probs = cal.probabilities(vector)
     label = max(LABEL_ORDER, key=lambda lab: probs[lab])
     best = independent[0] if independent else None
     contra = max((s for s in independent if s.cue > 0), key=lambda s: s.rel, default=None)

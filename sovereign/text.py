@@ -124,7 +124,7 @@ def shorten(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:\.\d+)?")
+NUMBER = re.compile(r"(?<![A-Za-z0-9.\-])\d+(?:\.\d+)?")
 
 
 def numbers(text: str) -> set[str]:
