@@ -288,8 +288,26 @@ _clients: dict[tuple, NimClient] = {}
 _clients_lock = threading.Lock()
 
 
+def check_endpoint(cfg: Configuration) -> None:
+    """Never send the API key to an endpoint chosen per run (e.g. by a graph-API caller): with
+    NVIDIA_API_KEY set, ``nim_base_url`` must equal the operator's NVIDIA_BASE_URL, unless the
+    operator allows per-run endpoints with SOVEREIGN_ALLOW_RUN_ENDPOINTS=1."""
+    env_url = os.environ.get("NVIDIA_BASE_URL") or None
+    if (
+        os.environ.get("NVIDIA_API_KEY")
+        and cfg.nim_base_url
+        and cfg.nim_base_url.rstrip("/") != (env_url or "").rstrip("/")
+        and os.environ.get("SOVEREIGN_ALLOW_RUN_ENDPOINTS") != "1"
+    ):
+        raise NimError(
+            "refusing to send NVIDIA_API_KEY to a nim_base_url set for this run; set NVIDIA_BASE_URL in the "
+            "environment instead (or SOVEREIGN_ALLOW_RUN_ENDPOINTS=1)"
+        )
+
+
 def nim_client(cfg: Configuration) -> NimClient:
     """A cached client per (models, endpoint, limits)."""
+    check_endpoint(cfg)
     key = (
         cfg.chat_model, cfg.embed_model, cfg.nim_base_url, cfg.nim_timeout_seconds, cfg.max_concurrency,
         cfg.nim_max_attempts, cfg.max_output_tokens, cfg.cache, bool(os.environ.get("NVIDIA_API_KEY")),

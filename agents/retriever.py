@@ -29,6 +29,40 @@ def search_local(query: str, cfg: Configuration) -> list[tuple[Paper, float]]:
     return searcher_for(corpus, cfg.offline_embed_dim).search(query, cfg.papers_per_query)
 
 
+def local_notes(cfg: Configuration) -> list[str]:
+    """Problems of the local source for the report: unreadable corpus records (every run), and what
+    happened to the cached local index (reported once, by the run that met it)."""
+    corpus = load_corpus(cfg.corpus_path)
+    notes = corpus.problems()
+    searcher = searcher_for(corpus, cfg.offline_embed_dim)
+    taken, searcher.notes[:] = list(searcher.notes), []
+    return notes + taken
+
+
+def injection_note(paper: Paper, removed: int) -> str:
+    return (
+        f"Paper {paper.id}: {removed} instruction-like sentence(s) addressed to an AI system (possible prompt "
+        "injection) were removed from its title/abstract before analysis; they were not used as claims, evidence "
+        "or instructions."
+    )
+
+
+def sanitize_hits(results: list[tuple[Paper, float]]) -> tuple[list[tuple[Paper, float]], list[str]]:
+    """Remote papers without instruction-like sentences (the local corpus is sanitised when read)."""
+    from sovereign.adapters.corpus import sanitize_text
+
+    out, notes = [], []
+    for paper, score in results:
+        title, abstract, removed = sanitize_text(paper.title, paper.abstract)
+        if removed:
+            notes.append(injection_note(paper, removed))
+            if not title:
+                continue  # nothing but instructions
+            paper = paper.model_copy(update={"title": title, "abstract": abstract})
+        out.append((paper, score))
+    return out, notes
+
+
 def source_registry() -> dict[str, Callable[[str, Configuration], list[tuple[Paper, float]]]]:
     from sovereign.adapters.arxiv_source import search_arxiv
     from sovereign.adapters.openalex_source import search_openalex
@@ -64,19 +98,50 @@ def search(payload: dict, runtime: Runtime[Configuration]) -> dict:
     query, rnd = payload["query"], int(payload.get("round", 0))
     hits: list[SearchHit] = []
     errors: list[str] = []
+    notes: list[str] = []
     for source in cfg.sources:
         try:
             results = cached_search(source, query, cfg)
+            if source == "local":
+                notes += local_notes(cfg)
+                sanitized = load_corpus(cfg.corpus_path).sanitized_counts()
+                notes += [injection_note(p, sanitized[p.id]) for p, _ in results if p.id in sanitized]
+            else:
+                results, injected = sanitize_hits(results)
+                notes += injected
         except Exception as exc:  # one source failing must not end the run
             errors.append(f"{source} search failed for {query!r}: {one_line(exc)}")
             continue
         hits += [SearchHit(query=query, rank=i, score=s, paper=p, round=rnd) for i, (p, s) in enumerate(results)]
-    return {"hits": hits, "source_errors": errors}
+    notes += cache_notes(cfg)
+    out: dict = {"hits": hits, "source_errors": errors}
+    if notes:
+        out["uncertainties"] = list(dict.fromkeys(notes))
+    return out
+
+
+def cache_notes(cfg: Configuration) -> list[str]:
+    """What happened to the disk cache (a corrupt file moved aside...), reported once."""
+    if not cfg.cache:
+        return []
+    from sovereign.adapters.cache import get_cache
+
+    return [f"Cache: {n}." for n in get_cache().take_notes()]
 
 
 def one_line(exc: BaseException) -> str:
+    """One line about a source failure, without secrets; names timeouts and refused connections."""
+    import httpx
+
+    from sovereign.redact import redact
+
+    if isinstance(exc, httpx.TimeoutException):
+        return f"the request timed out ({exc.__class__.__name__})"
+    if isinstance(exc, httpx.ConnectError):
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return "cannot connect to the source" + (f" ({detail[:120]})" if detail else "")
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-    return text[:200]
+    return redact(text)[:200]
 
 
 # ----------------------------------------------------------------------------- merge + rank
@@ -165,23 +230,53 @@ def rank(question: str, papers: list[Paper], found_by: dict[str, list[SearchHit]
     ]
 
 
+def embed_concurrently(embedder, texts: list[str], question: str, papers: list[Paper], cfg: Configuration):
+    """Document vectors and the question vector, requested at the same time. With a remote
+    embedder (NIM) the evidence passages of these papers are embedded in the same wave: they land in
+    the embedding cache, so the verifier later finds them there instead of waiting for a request."""
+    from sovereign.concurrency import map_in_threads
+
+    jobs = [lambda: embedder.embed_documents(texts), lambda: embedder.embed_query(question)]
+    if cfg.verify_method == "evidence" and hasattr(embedder, "embed_queries") and cfg.cache:
+        from sovereign.evidence import passages_of
+
+        passages = [p.text for p in passages_of(papers)]
+        jobs.append(lambda: embedder.embed_documents(passages))
+    results = map_in_threads(lambda job: job(), jobs, len(jobs))
+    return results[0], results[1]
+
+
 def index(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
     """Merge all hits so far, rank them against the question, embed them into FAISS."""
     cfg = Configuration.from_runtime(runtime)
     papers, found_by = dedupe(state.hits)
     if not papers:
+        failed = {e.split(" search failed", 1)[0] for e in state.source_errors}
+        answered = [s for s in cfg.sources if s not in failed]
+        why = (
+            f"{', '.join(answered)} returned no result for any of the {len(state.queries)} queries"
+            if answered
+            else "every source failed (see the source problems below)"
+        )
         return {
             "papers": [],
             "primary_id": None,
             "index_info": {"vectors": 0},
-            "uncertainties": ["No paper was found for any query; the report has nothing to analyse."],
+            "uncertainties": [f"No paper was found for any query: {why}; the report has nothing to analyse."],
         }
     texts = [p.text for p in papers]
     notes: list[str] = []
+    bare = [p for p in papers if not p.abstract.strip()]
+    notes += [
+        f"Paper {p.id} (from {p.source}) has no abstract: it was ranked on its title alone, and no claim or evidence "
+        "can come from it."
+        for p in bare[:5]
+    ]
+    if len(bare) > 5:
+        notes.append(f"{len(bare) - 5} more retrieved paper(s) have no abstract.")
     try:
         embedder = embedder_for(cfg)
-        vectors = embedder.embed_documents(texts)
-        q_vec = embedder.embed_query(state.question)
+        vectors, q_vec = embed_concurrently(embedder, texts, state.question, papers, cfg)
     except Exception as exc:
         from sovereign.adapters.nim import NimError
 

@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit the evidence verifier's weights, thresholds and Platt calibration on labelled dev claims "
         "and write them as JSON (default: the package's data/calibration.json).",
     )
-    ec.add_argument("--claims", required=True, metavar="FILE", help="labelled dev claims, JSONL")
+    ec.add_argument("--claims", required=True, nargs="+", metavar="FILE", help="labelled dev claims, JSONL (one or more files)")
     ec.add_argument("--corpus", metavar="FILE", help="corpus JSONL (default: the bundled corpus)")
     ec.add_argument("--out", metavar="FILE", help="where to write the calibration JSON")
     return parser

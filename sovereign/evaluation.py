@@ -210,7 +210,7 @@ def synthetic_claims(papers: Sequence[Paper], n: int = 40, seed: int = 0) -> lis
     return out
 
 
-def fit_calibration(claims_path: str, corpus_path: str | None = None, seed: int = 0) -> dict:
+def fit_calibration(claims_path: str | Sequence[str], corpus_path: str | None = None, seed: int = 0) -> dict:
     """Fit the evidence verifier's label model on labelled dev claims.
 
     Multinomial logistic regression (balanced classes) over :data:`sovereign.evidence.CLAIM_FEATURES`,
@@ -225,7 +225,8 @@ def fit_calibration(claims_path: str, corpus_path: str | None = None, seed: int 
     from sovereign.adapters.local_source import searcher_for
     from sovereign.evidence import CLAIM_FEATURES, DEFAULT_PARAMS, EvidenceIndex, apply_rules
 
-    claims = read_claims(claims_path)
+    paths = [claims_path] if isinstance(claims_path, str) else list(claims_path)
+    claims = [c for path in paths for c in read_claims(path)]
     corpus = load_corpus(corpus_path)
     written = len(claims)
     claims = claims + synthetic_claims(corpus.papers, seed=seed)
@@ -280,7 +281,8 @@ def fit_calibration(claims_path: str, corpus_path: str | None = None, seed: int 
         "C": c_best,
     }
     params["fitted_on"] = (
-        f"{Path(claims_path).name} ({written} dev claims + {len(claims) - written} synthetic restatements/negations, "
+        f"{' + '.join(Path(p).name for p in paths)} ({written} dev claims + {len(claims) - written} synthetic "
+        "restatements/negations, "
         "offline LSA embedder)"
     )
     params["dev_macro_f1_out_of_fold"] = round(macro_f1(list(y), oof_pred), 4)

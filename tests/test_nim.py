@@ -168,3 +168,16 @@ def test_concurrent_calls_on_one_client_never_mix_payloads(nim):
     client = nim_adapter.nim_client(Configuration(max_concurrency=8))
     replies = map_in_threads(lambda i: client.chat([("system", "s"), ("user", f"message {i}")]), range(24), 8)
     assert [json.loads(r)["echo"] for r in replies] == [f"message {i}" for i in range(24)]
+
+
+def test_the_key_is_never_sent_to_an_endpoint_chosen_per_run(nim, monkeypatch):
+    monkeypatch.setenv("NVIDIA_API_KEY", "nvapi-PLANTED-abcdefghijklmnop")
+    with FakeNim() as other:
+        with pytest.raises(nim_adapter.NimError, match="refusing to send NVIDIA_API_KEY"):
+            run_research(ACCEPT_QUESTION, nim_base_url=other.url, max_revision_rounds=0)
+        assert other.count() == 0
+    monkeypatch.setenv("SOVEREIGN_ALLOW_RUN_ENDPOINTS", "1")
+    nim_adapter._clients.clear()
+    with FakeNim() as other:
+        run_research(ACCEPT_QUESTION, nim_base_url=other.url, max_revision_rounds=0, n_queries=2)
+        assert other.count() > 0
