@@ -64,7 +64,9 @@ def build_uncertainties(state: ResearchState, claims: list[ReportClaim], provide
     out: list[str] = list(dict.fromkeys(state.uncertainties))
     out += [f"Source problem: {e}" for e in dict.fromkeys(state.source_errors)]
     signals = state.rounds[-1].reviews[0].signals if state.rounds and state.rounds[-1].reviews else {}
-    if signals.get("topic_drift"):
+    if signals.get("topic_drift") and not state.primary_id:
+        out.append("Topic drift: no retrieved paper addresses the question; the corpus or sources may not cover it.")
+    elif signals.get("topic_drift"):
         out.append(
             f"Topic drift: the primary paper covers {signals.get('term_coverage', 0):.0%} of the question's terms; "
             "the retrieved papers may not address the question."

@@ -78,10 +78,12 @@ def measure_signals(state: ResearchState, cfg: Configuration, today: _dt.date | 
 
 
 def is_weak(v, cfg: Configuration) -> bool:
-    """A claim the SKEPTIC asks to drop: contradicted, or (baseline) under half the threshold."""
+    """A claim the SKEPTIC asks to drop: contradicted with an explicit cue (a negation, an opposite or
+    a conflicting number in the evidence) or, for the baseline, under half the threshold. A
+    contradiction without such a cue is reported for the reader to judge, not dropped."""
     if v.method == "tfidf":
         return v.confidence < cfg.verify_threshold / 2
-    return v.label == "CONTRADICTED"
+    return v.label == "CONTRADICTED" and v.cue is not None
 
 
 def _score(parts: list[tuple[float, float]]) -> float:
@@ -240,16 +242,31 @@ def clean_review(reply: ReviewReply, state: ResearchState) -> ReviewReply:
     return reply.model_copy(update={"findings": findings, "actions": actions})
 
 
+def review_leak(reply: ReviewReply, system: str) -> str | None:
+    """Why a model's review may not enter the report (it echoes instruction-like text from a paper,
+    a URL or the system prompt), or ``None``. Its text is shown in the report as the reviewer's own
+    words, so it is screened like every model-written text (see prompts/fencing.py)."""
+    from sovereign.prompts.fencing import leak
+
+    texts = [reply.rationale, *(f.text for f in reply.findings), *(a.reason for a in reply.actions)]
+    texts += [q for a in reply.actions for q in a.queries]
+    return next((why for why in (leak(t, system) for t in texts) if why), None)
+
+
 def nim_review(client, role: Role, state: ResearchState, signals: dict[str, float]) -> tuple[Review | None, str | None]:
     from sovereign.llm import model_label, structured
     from sovereign.prompts import reviewers as prompt
     from sovereign.prompts.fencing import new_nonce
 
     nonce = new_nonce()
+    system = prompt.system(role, nonce)
     user = prompt.user(state.question, signals, claims_block(state, nonce), papers_block(state, nonce))
-    reply, note = structured(client, prompt.system(role, nonce), user, ReviewReply, f"{role} reviewer")
+    reply, note = structured(client, system, user, ReviewReply, f"{role} reviewer")
     if reply is None:
         return None, note
+    problem = review_leak(reply, system)
+    if problem:
+        return None, f"{role} reviewer: the model's review was not used because {problem}; used the offline rubric instead."
     reply = clean_review(reply, state)
     return (
         Review(

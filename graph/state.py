@@ -99,6 +99,9 @@ class Verification(BaseModel):
     self_quote: str | None = Field(default=None, description="Best passage of the claim's own source (self-reported).")
     score: float | None = Field(default=None, description="Raw relatedness of claim and evidence (before calibration).")
     judge: str = Field(default="offline", description="Who chose the label: 'offline' scorer or 'llm' judge.")
+    cue: str | None = Field(
+        default=None, description="For CONTRADICTED: the explicit cue (negation, opposite, number_conflict), if any."
+    )
 
 
 class Finding(BaseModel):

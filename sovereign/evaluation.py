@@ -186,10 +186,12 @@ NEGATIONS = ((" is ", " is not "), (" are ", " are not "), (" can ", " cannot ")
 
 def synthetic_claims(papers: Sequence[Paper], n: int = 40, seed: int = 0) -> list[LabelledClaim]:
     """Deterministic extra training claims made from the corpus itself (documented in data/eval):
-    verbatim restatements of a paper's sentence (SUPPORTED by that paper) and the same sentence with
-    a negation inserted (CONTRADICTED by it). They teach the label model that copying is support
-    and a flipped statement is contradiction, which written dev claims (mostly paraphrases and
-    subtle swaps) under-represent."""
+    a paper's sentence restated verbatim (SUPPORTED by that paper), the same sentence with a
+    negation inserted (CONTRADICTED by it), and — the situation of every claim the kernel extracts —
+    a paper's sentence checked with that paper as its excluded source (UNSUPPORTED: other papers
+    discuss the subject but do not state it; a few may in fact restate it, which is label noise).
+    They teach the label model that copying is support, a flipped statement is contradiction, and a
+    related but different statement is neither."""
     import random
 
     from sovereign.text import split_sentences
@@ -207,6 +209,9 @@ def synthetic_claims(papers: Sequence[Paper], n: int = 40, seed: int = 0) -> lis
             continue
         out.append(LabelledClaim(id=f"syn-s{k}", claim=sentence, label="SUPPORTED", source_id=None, evidence_ids=[pid]))
         out.append(LabelledClaim(id=f"syn-c{k}", claim=sentence.replace(neg[0], neg[1], 1), label="CONTRADICTED", source_id=None, evidence_ids=[pid]))
+    used = {c.claim for c in out}
+    own = [(pid, s) for pid, s in pool if s not in used][:n]
+    out += [LabelledClaim(id=f"syn-u{k}", claim=s, label="UNSUPPORTED", source_id=pid, evidence_ids=[]) for k, (pid, s) in enumerate(own)]
     return out
 
 
@@ -223,7 +228,7 @@ def fit_calibration(claims_path: str | Sequence[str], corpus_path: str | None = 
 
     from sovereign.adapters.corpus import load_corpus
     from sovereign.adapters.local_source import searcher_for
-    from sovereign.evidence import CLAIM_FEATURES, DEFAULT_PARAMS, EvidenceIndex, apply_rules
+    from sovereign.evidence import CLAIM_FEATURES, DEFAULT_PARAMS, EvidenceIndex
 
     paths = [claims_path] if isinstance(claims_path, str) else list(claims_path)
     claims = [c for path in paths for c in read_claims(path)]
@@ -255,7 +260,7 @@ def fit_calibration(claims_path: str | Sequence[str], corpus_path: str | None = 
         z = logits / t
         z = z - z.max(axis=1, keepdims=True)
         p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-        return np.array([apply_rules(row, classes, vec) for row, vec in zip(p, x)])
+        return p
 
     # regularisation chosen by 5-fold cross-validated macro-F1 on the dev claims only
     c_best = max((0.1, 0.3, 1.0, 3.0), key=lambda c: macro_f1(list(y), [classes[i] for i in probs_of(out_of_fold(c), 1.0).argmax(axis=1)]))
@@ -267,7 +272,14 @@ def fit_calibration(claims_path: str | Sequence[str], corpus_path: str | None = 
         return float(-np.log(np.clip(p, 1e-9, 1.0)).mean())
 
     temperature = min(np.arange(0.3, 4.01, 0.05), key=nll)
-    oof_pred = [classes[i] for i in probs_of(oof, temperature).argmax(axis=1)]
+    oof_probs = probs_of(oof, temperature)
+    oof_pred = [classes[i] for i in oof_probs.argmax(axis=1)]
+    # the confidence of the chosen label, mapped to the observed accuracy (isotonic, out of fold)
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+        oof_probs.max(axis=1), [p == t for p, t in zip(oof_pred, y)]
+    )
     scaler, lr = fit(x, y, c_best)
     params = dict(DEFAULT_PARAMS)
     params["model"] = {
@@ -279,10 +291,14 @@ def fit_calibration(claims_path: str | Sequence[str], corpus_path: str | None = 
         "intercept": [round(float(v), 6) for v in lr.intercept_],
         "temperature": round(float(temperature), 3),
         "C": c_best,
+        "confidence_map": {
+            "x": [round(float(v), 6) for v in iso.X_thresholds_],
+            "y": [round(float(v), 6) for v in iso.y_thresholds_],
+        },
     }
     params["fitted_on"] = (
         f"{' + '.join(Path(p).name for p in paths)} ({written} dev claims + {len(claims) - written} synthetic "
-        "restatements/negations, "
+        "restatements/negations/own-source sentences, "
         "offline LSA embedder)"
     )
     params["dev_macro_f1_out_of_fold"] = round(macro_f1(list(y), oof_pred), 4)

@@ -13,7 +13,8 @@ Pipeline (all pure functions around two models, so each step is testable without
    document level, IDF-weighted novelty), and :class:`Calibration` — a
    multinomial logistic regression fitted on the project's dev set — turns it into probabilities
    of SUPPORTED / CONTRADICTED / UNSUPPORTED. The label is the most probable one and its
-   probability is the confidence (temperature-scaled on the dev set so that 0.8 means ~80 %).
+   probability, mapped by an isotonic fit of out-of-fold dev predictions to observed accuracy, is
+   the confidence (so that 0.8 means about 80 % right).
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ EVIDENCE_METHOD = "evidence"
 CANDIDATES = 24
 """Passages taken from each retriever (dense and lexical) before scoring."""
 
-NEGATIONS = frozenset(
-    "not no never none neither nor cannot without fails fail lacks lack unable unlike rather instead".split()
-)
+NEGATIONS = frozenset("not no never none neither nor cannot".split())
+NEGATION_WINDOW = 4
+"""A negation counts only when one of the next few words is content the other text shares."""
 OPPOSITES = [
     ("increase", "decrease"), ("increases", "decreases"), ("higher", "lower"), ("more", "fewer"), ("more", "less"),
     ("faster", "slower"), ("better", "worse"), ("improves", "degrades"), ("improves", "hurts"), ("adds", "removes"),
@@ -91,13 +92,25 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9\-]+", text.lower())
 
 
+def negates_shared(text: str, other_stems: set[str]) -> bool:
+    """Whether ``text`` negates something the other text talks about: a negator ("not", "no",
+    "cannot", "n't"...) followed within a few words by a content stem the other text shares."""
+    words = _words(text.replace("n't", " not"))
+    for i, w in enumerate(words):
+        if w == "not" and i + 1 < len(words) and words[i + 1] in ("only", "just", "merely"):
+            continue  # "not only X but also Y" affirms X
+        if w in NEGATIONS and any(stem(x) in other_stems for x in words[i + 1 : i + 1 + NEGATION_WINDOW]):
+            return True
+    return False
+
+
 def pair_features(claim: str, passage: str, lexical: float, dense: float) -> dict[str, float]:
     """Measured features of one (claim, passage) pair (pure)."""
     c_stems, p_stems = stems(claim), stems(passage)
     coverage = len(c_stems & p_stems) / len(c_stems) if c_stems else 0.0
     c_words, p_words = set(_words(claim)), set(_words(passage))
-    c_neg = bool(c_words & NEGATIONS) or "n't" in claim
-    p_neg = bool(p_words & NEGATIONS) or "n't" in passage
+    c_neg = negates_shared(claim, p_stems)
+    p_neg = negates_shared(passage, c_stems)
     opposite = any(_OPPOSITE.get(w) in p_words and w not in p_words for w in c_words if w in _OPPOSITE)
     ents = entities(claim)
     entity_share = sum(mentions(passage, e) for e in ents) / len(ents) if ents else coverage
@@ -178,19 +191,6 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def apply_rules(probs: np.ndarray, classes: Sequence[str], vector: Sequence[float]) -> np.ndarray:
-    """A hard rule over the learned model: a claim whose every content word appears in the evidence
-    paper, and whose best passage carries no contradiction cue (negation, opposite, conflicting
-    number), is not CONTRADICTED — its probability goes to the other labels (renormalised)."""
-    f = dict(zip(CLAIM_FEATURES, vector))
-    if f["idf_novelty"] > 0 or f["best_negation"] or f["best_opposite"] or f["best_number_conflict"]:
-        return probs
-    probs = np.array(probs, dtype=float)
-    probs[list(classes).index("CONTRADICTED")] = 0.0
-    total = probs.sum()
-    return probs / total if total > 0 else probs
-
-
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
 
@@ -206,6 +206,14 @@ class Calibration:
     def fitted_on(self) -> str:
         return str(self.params.get("fitted_on", "?"))
 
+    def confidence(self, p_label: float) -> float:
+        """Probability that the chosen label is right: the label's model probability mapped through
+        the isotonic map fitted on out-of-fold dev predictions (identity without a map)."""
+        m = (self.params.get("model") or {}).get("confidence_map")
+        if not m or not m.get("x"):
+            return float(p_label)
+        return float(np.interp(p_label, m["x"], m["y"]))
+
     def probabilities(self, vector: list[float]) -> dict[str, float]:
         model = self.params.get("model")
         if not model or len(model["mean"]) != len(vector):  # no (matching) calibration: a plain, uncalibrated rule
@@ -216,7 +224,7 @@ class Calibration:
             return {"SUPPORTED": p, "CONTRADICTED": 0.0, "UNSUPPORTED": 1 - p}
         x = (np.asarray(vector) - np.asarray(model["mean"])) / np.asarray(model["scale"])
         z = np.asarray(model["coef"]) @ x + np.asarray(model["intercept"])
-        probs = apply_rules(_softmax(z / float(model.get("temperature", 1.0))), model["classes"], vector)
+        probs = _softmax(z / float(model.get("temperature", 1.0)))
         return {label: float(p) for label, p in zip(model["classes"], probs)}
 
 
@@ -433,7 +441,7 @@ def judge_claim(
             claim_id=claim.id,
             method=EVIDENCE_METHOD,
             verified=reply.label == "SUPPORTED",
-            confidence=round(probs[reply.label], 4),
+            confidence=round(cal.confidence(probs[reply.label]), 4),
             p_supported=round(probs["SUPPORTED"], 4),
             label=reply.label,
             evidence_id=chosen.passage.paper_id,
@@ -455,6 +463,7 @@ def verification_from_scored(
     """Label, confidence and evidence for one claim from its scored passages and features (pure)."""
     probs = cal.probabilities(vector)
     label = max(LABEL_ORDER, key=lambda lab: probs[lab])
+    confidence = cal.confidence(probs[label])
     best = independent[0] if independent else None
     contra = max((s for s in independent if s.cue > 0), key=lambda s: s.rel, default=None)
     chosen = contra if (label == "CONTRADICTED" and contra is not None) else best
@@ -463,7 +472,7 @@ def verification_from_scored(
         claim_id=claim.id,
         method=EVIDENCE_METHOD,
         verified=label == "SUPPORTED",
-        confidence=round(probs[label], 4),
+        confidence=round(confidence, 4),
         p_supported=round(probs["SUPPORTED"], 4),
         label=label,
         evidence_id=chosen.passage.paper_id if chosen else None,
@@ -473,4 +482,15 @@ def verification_from_scored(
         self_score=round(own[0].rel, 4) if own else None,
         self_quote=shorten(own[0].passage.text, 240) if own else None,
         score=round(chosen.rel, 4) if chosen else 0.0,
+        cue=cue_of(chosen) if label == "CONTRADICTED" else None,
     )
+
+
+def cue_of(scored: Scored | None) -> str | None:
+    """Which explicit contradiction cue the passage carries, if any."""
+    if scored is None:
+        return None
+    for name in ("negation", "opposite", "number_conflict"):
+        if scored.features.get(name):
+            return name
+    return None

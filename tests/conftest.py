@@ -16,8 +16,10 @@ WALT_QUESTION = (
     "inference throughput in photorealistic video generation?"
 )
 DRIFT_QUESTION = "What LoRA rank works best for fine-tuning Wan2.1?"
-# offline, this one scores above the revision threshold in its first round (no revision)
 ACCEPT_QUESTION = "What does LoRA change in a pretrained transformer?"
+ACCEPT_PRIMARY = "2106.09685"
+# offline, this one scores above the revision threshold in its first round (no revision)
+HIGH_SCORE_QUESTION = "How does FlashAttention reduce memory traffic?"
 
 
 @pytest.fixture(autouse=True)

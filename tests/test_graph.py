@@ -5,7 +5,7 @@ import pytest
 from sovereign.graph.builder import build_graph, graph
 from sovereign.graph.configuration import Configuration
 
-from conftest import ACCEPT_QUESTION, DRIFT_QUESTION, WALT_QUESTION
+from conftest import DRIFT_QUESTION, HIGH_SCORE_QUESTION, WALT_QUESTION
 
 
 def _steps(question, **cfg):
@@ -20,7 +20,7 @@ def _steps(question, **cfg):
 
 
 def test_search_fans_out_one_parallel_branch_per_query_and_reviews_run_in_parallel():
-    steps, report = _steps(ACCEPT_QUESTION, n_queries=4)
+    steps, report = _steps(HIGH_SCORE_QUESTION, n_queries=4)
     search_steps = [s for s, names in steps.items() if "search" in names]
     assert steps[search_steps[0]] == ["search"] * 4  # four branches in ONE superstep
     review_step = next(s for s, names in steps.items() if "review_skeptic" in names)
@@ -50,7 +50,7 @@ def test_revision_loop_runs_exactly_once_when_first_score_is_below_threshold():
 
 
 def test_no_revision_when_first_score_is_high_enough():
-    steps, report = _steps(ACCEPT_QUESTION)
+    steps, report = _steps(HIGH_SCORE_QUESTION)
     assert report["tribunal"]["rounds"][0]["score"] >= 6.5
     assert not any("revise" in names for names in steps.values())
     assert report["tribunal"]["revision_round"] == 0

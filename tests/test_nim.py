@@ -10,7 +10,7 @@ from sovereign.adapters import nim as nim_adapter
 from sovereign.api import run_research
 from sovereign.graph.configuration import Configuration
 
-from conftest import ACCEPT_QUESTION, WALT_QUESTION, run_cli
+from conftest import ACCEPT_PRIMARY, ACCEPT_QUESTION, WALT_QUESTION, run_cli
 from fakes.nim_server import Fault, FakeNim
 
 
@@ -120,7 +120,7 @@ def test_unreachable_endpoint_falls_back_to_offline_with_one_line_reasons(monkey
     assert rep.provider == "nim" and rep.agents["planner"] == "offline key-phrase planner"
     notes = [u for u in rep.uncertainties if "cannot connect to the NIM endpoint" in u]
     assert notes and all("\n" not in u and "Traceback" not in u for u in notes)
-    assert rep.primary_paper.id == "2106.09685"
+    assert rep.primary_paper.id == ACCEPT_PRIMARY
 
 
 def test_requests_in_flight_are_bounded(nim):
