@@ -350,9 +350,18 @@ def nim_written(client, state: ResearchState) -> tuple[WriterReply | None, str |
     from sovereign.prompts import writer as prompt
     from sovereign.prompts.fencing import new_nonce
 
+    from sovereign.prompts.fencing import leak
+
     nonce = new_nonce()
+    system = prompt.system(nonce)
     primary = next((f"{r.paper.id}" for r in state.papers if r.paper.id == state.primary_id), "none")
-    return structured(client, prompt.system(nonce), prompt.user(state.question, claims_block(state, nonce), primary), WriterReply, "Report writer")
+    written, note = structured(client, system, prompt.user(state.question, claims_block(state, nonce), primary), WriterReply, "Report writer")
+    if written is None:
+        return None, note
+    problem = next((why for why in (leak(written.abstract, system), leak(written.answer, system)) if why), None)
+    if problem:
+        return None, f"Report writer: the model's text was not used because {problem}; used the offline template instead."
+    return written, None
 
 
 def report(state: ResearchState, runtime: Runtime[Configuration]) -> dict:

@@ -55,8 +55,7 @@ def timed(name: str, fn: Callable) -> Callable:
 def _deadline(state, runtime) -> float | None:
     """The run's deadline on the monotonic clock (from its wall-clock start and the configuration)."""
     started = getattr(state, "started_at", None) if not isinstance(state, dict) else state.get("started_at")
-    if not started:
-        return None
+    started = started or time.time()  # the plan node runs before started_at is recorded
     cfg = Configuration.from_runtime(runtime)
     return time.monotonic() + (started + cfg.deadline_seconds - time.time())
 

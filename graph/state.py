@@ -29,9 +29,19 @@ def validate_question(question: str) -> str:
         raise ValueError("question is empty")
     if len(q) > MAX_QUESTION_CHARS:
         raise ValueError(f"question is {len(q)} characters long; the limit is {MAX_QUESTION_CHARS}")
-    if any((ord(c) < 32 and c not in "\t\n") or ord(c) == 127 for c in q):
+    if any(_is_control(c) for c in q):
         raise ValueError("question contains control characters")
     return q
+
+
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _is_control(c: str) -> bool:
+    """C0/C1 control characters (tab and newline allowed) and bidirectional overrides."""
+    import unicodedata
+
+    return (unicodedata.category(c) == "Cc" and c not in "\t\n") or c in _BIDI_CONTROLS
 
 
 class Paper(BaseModel):
