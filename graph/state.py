@@ -288,3 +288,11 @@ class Report(BaseModel):
     reference_ids: list[str] = Field(default_factory=list, description="Paper ids of the references, in order.")
     metrics: dict[str, float | int | dict[str, float]]
     markdown: str = Field(default="", description="The rendered report.md.")
+
+    def to_markdown(self) -> str:
+        """The report as Markdown (report.md)."""
+        return self.markdown
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The report as JSON (report.json; schema in docs/report.schema.json)."""
+        return self.model_dump_json(indent=indent)

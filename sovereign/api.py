@@ -1,25 +1,47 @@
-"""Library API: ``run_research(question, **config) -> Report``."""
+"""Library API: ``run_research(question, **config) -> Report`` and its async twin
+``arun_research``; ``sovereign.build_graph(checkpointer=None)`` for your own runs."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
 from sovereign.graph.configuration import Configuration
 from sovereign.graph.state import InputState, Report
 
 
+def _field_error(field: str, value: Any, message: str) -> ValidationError:
+    """A pydantic ValidationError on one Configuration field (same shape as the model's own)."""
+    error = PydanticCustomError("invalid_" + field, "{reason}", {"reason": message})  # no braces parsed in paths
+    detail = InitErrorDetails(type=error, loc=(field,), input=value)
+    return ValidationError.from_exception_data(Configuration.__name__, [detail])
+
+
 def validate_request(question: str, **config: Any) -> tuple[str, Configuration]:
-    """Validate the question and the configuration before any work (raises pydantic ValidationError)."""
+    """Validate the question and the configuration before any work.
+
+    Raises pydantic ``ValidationError`` (one error, ``loc`` naming the field, a one-line ``msg``) for
+    a bad question, an unknown or out-of-range knob, a missing or unreadable corpus file, and an
+    output folder that is a file or cannot be written. Nothing is written.
+    """
     q = InputState(question=question).question
     cfg = Configuration(**config)
     if "local" in cfg.sources:
-        from sovereign.adapters.corpus import load_corpus
+        from sovereign.adapters.corpus import CorpusError, load_corpus
 
-        load_corpus(cfg.corpus_path)  # CorpusError when missing or unreadable
+        try:
+            load_corpus(cfg.corpus_path)
+        except CorpusError as exc:
+            raise _field_error("corpus_path", cfg.corpus_path, str(exc)) from exc
     if cfg.output_dir:
-        from sovereign.output import check_output_dir
+        from sovereign.output import OutputError, check_output_dir
 
-        check_output_dir(cfg.output_dir)
+        try:
+            check_output_dir(cfg.output_dir)
+        except OutputError as exc:
+            raise _field_error("output_dir", cfg.output_dir, str(exc)) from exc
     return q, cfg
 
 
@@ -27,7 +49,8 @@ def run_research(question: str, *, graph=None, thread_id: str | None = None, **c
     """Run the research graph on ``question`` and return the typed report.
 
     Keyword arguments are :class:`~sovereign.graph.configuration.Configuration` fields
-    (e.g. ``n_queries=6, provider="offline", output_dir="out/x"``).
+    (e.g. ``n_queries=6, provider="offline", output_dir="out/x"``). Bad input raises a pydantic
+    ``ValidationError`` before any work (see :func:`validate_request`).
     """
     q, cfg = validate_request(question, **config)
     if graph is None:
@@ -38,4 +61,18 @@ def run_research(question: str, *, graph=None, thread_id: str | None = None, **c
     if thread_id:
         run_config["configurable"] = {"thread_id": thread_id}
     result = graph.invoke({"question": q}, config=run_config, context=cfg)
+    return Report.model_validate(result["report"])
+
+
+async def arun_research(question: str, *, graph=None, thread_id: str | None = None, **config: Any) -> Report:
+    """Async :func:`run_research` (``await arun_research(...)`` in notebooks and async apps)."""
+    q, cfg = validate_request(question, **config)
+    if graph is None:
+        from sovereign.graph.builder import graph as default_graph
+
+        graph = default_graph
+    run_config: dict[str, Any] = {"recursion_limit": 100}
+    if thread_id:
+        run_config["configurable"] = {"thread_id": thread_id}
+    result = await graph.ainvoke({"question": q}, config=run_config, context=cfg)
     return Report.model_validate(result["report"])

@@ -142,3 +142,17 @@ def test_help_lists_commands_and_options():
     sub = run_cli("research", "--help")
     for opt in ["--out", "--provider", "--corpus", "--sources", "--n-queries", "--json", "--quiet"]:
         assert opt in sub.stdout
+
+
+def test_the_python_api_is_small_and_complete():
+    import asyncio
+
+    import sovereign
+    from sovereign import Report, arun_research, build_graph
+
+    rep = asyncio.run(arun_research("What is the R-LPIPS robust perceptual metric?", provider="offline", max_revision_rounds=0))
+    assert isinstance(rep, Report) and rep.primary_paper.id == "2307.15157"
+    assert rep.to_markdown() == rep.markdown and rep.to_markdown().startswith("# Research report:")
+    assert json.loads(rep.to_json())["question"] == rep.question
+    assert build_graph().checkpointer is None
+    assert set(sovereign.__all__) >= {"run_research", "arun_research", "build_graph", "Report"}
