@@ -8,10 +8,10 @@ main entity with each phrase, then phrases alone, until N distinct queries exist
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, Field
 
 from sovereign.graph.configuration import Configuration
 from sovereign.graph.state import ResearchState
+from sovereign.prompts.planner import PlannerReply, planner_prompts
 from sovereign.text import entities, key_phrases, normalize
 
 OFFLINE_PLANNER = "offline key-phrase planner"
@@ -70,10 +70,6 @@ def broaden_queries(question: str, titles: list[str], already: list[str], n: int
     return out
 
 
-class PlannerReply(BaseModel):
-    queries: list[str] = Field(min_length=1, max_length=32, description="Search queries, one aspect each.")
-
-
 def clean_queries(proposed: list[str], question: str, n: int) -> list[str]:
     """Model queries trimmed, de-duplicated and topped up with offline ones to exactly n (pure)."""
     out: list[str] = []
@@ -89,10 +85,27 @@ def clean_queries(proposed: list[str], question: str, n: int) -> list[str]:
     return out
 
 
+def warm_local_index(cfg: Configuration) -> None:
+    """Load the local corpus index in a background thread (the search branches will need it)."""
+    if "local" not in cfg.sources:
+        return
+    import threading
+
+    def warm():
+        try:
+            from sovereign.adapters.corpus import load_corpus
+            from sovereign.adapters.local_source import searcher_for
+
+            searcher_for(load_corpus(cfg.corpus_path), cfg.offline_embed_dim)
+        except Exception:  # the search node reports problems itself
+            pass
+
+    threading.Thread(target=warm, name="sovereign-warm-index", daemon=True).start()
+
+
 def plan(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
     from sovereign.adapters.models import chat_client
     from sovereign.llm import model_label, structured
-    from sovereign.prompts import planner as prompt
 
     cfg = Configuration.from_runtime(runtime)
     client = chat_client(cfg)
@@ -100,9 +113,7 @@ def plan(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
 
     base = {"owner_review": cfg.owner_review, "started_at": state.started_at or time.time()}
     if client is not None:
-        reply, note = structured(
-            client, prompt.SYSTEM.format(n=cfg.n_queries), prompt.user(state.question, cfg.n_queries), PlannerReply, "Query planner"
-        )
+        reply, note = structured(client, *planner_prompts(state.question, cfg), PlannerReply, "Query planner")
         if reply is not None:
             queries = clean_queries(reply.queries, state.question, cfg.n_queries)
             return {**base, "queries": queries, "round_queries": queries, "agents": {"planner": model_label(client)}}

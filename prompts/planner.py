@@ -1,4 +1,6 @@
-"""Prompt: query planner."""
+"""Prompt: query planner (and the schema of its reply)."""
+
+from pydantic import BaseModel, Field
 
 SYSTEM = (
     "You are the query planner of a literature research system. Given a research question, write "
@@ -10,3 +12,26 @@ SYSTEM = (
 
 def user(question: str, n: int) -> str:
     return f"Research question: {question}\nWrite exactly {n} queries."
+
+
+class PlannerReply(BaseModel):
+    queries: list[str] = Field(min_length=1, max_length=32, description="Search queries, one aspect each.")
+
+
+def planner_prompts(question: str, cfg) -> tuple[str, str]:
+    return SYSTEM.format(n=cfg.n_queries), user(question, cfg.n_queries)
+
+
+def prefetch_plan(question: str, cfg) -> None:
+    """Send the planner's model call right away (it needs nothing but the question), so that it
+    overlaps the process's start-up (imports, index loading); the plan node picks up the answer.
+    Imports nothing heavy itself."""
+    from sovereign.llm import prefetch
+
+    def make_client():
+        from sovereign.adapters.models import chat_client
+
+        return chat_client(cfg)
+
+    system, user_text = planner_prompts(question, cfg)
+    prefetch(make_client, system, user_text, PlannerReply, "Query planner")

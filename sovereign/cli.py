@@ -214,6 +214,11 @@ def _ask_owner(interrupt: dict, console_stream) -> dict:
 
 def _cmd_research(args: argparse.Namespace) -> int:
     folder, meta, cfg, payload = _prepare_research(args)
+    if not args.resume and cfg.resolved_provider() == "nim":
+        # the planner's call needs only the question: send it while the graph is being imported
+        from sovereign.prompts.planner import prefetch_plan
+
+        prefetch_plan(meta.question, cfg)
     from sovereign.graph.builder import build_graph
     from sovereign.graph.state import Report
     from sovereign.output import write_report
