@@ -45,6 +45,19 @@ def validate_request(question: str, **config: Any) -> tuple[str, Configuration]:
     return q, cfg
 
 
+def _prepare(question: str, graph, thread_id: str | None, config: dict[str, Any]):
+    """(graph, input, run config, context) for one run, validated before any work."""
+    q, cfg = validate_request(question, **config)
+    if graph is None:
+        from sovereign.graph.builder import graph as default_graph
+
+        graph = default_graph
+    run_config: dict[str, Any] = {"recursion_limit": 100}
+    if thread_id:
+        run_config["configurable"] = {"thread_id": thread_id}
+    return graph, {"question": q}, run_config, cfg
+
+
 def run_research(question: str, *, graph=None, thread_id: str | None = None, **config: Any) -> Report:
     """Run the research graph on ``question`` and return the typed report.
 
@@ -52,27 +65,12 @@ def run_research(question: str, *, graph=None, thread_id: str | None = None, **c
     (e.g. ``n_queries=6, provider="offline", output_dir="out/x"``). Bad input raises a pydantic
     ``ValidationError`` before any work (see :func:`validate_request`).
     """
-    q, cfg = validate_request(question, **config)
-    if graph is None:
-        from sovereign.graph.builder import graph as default_graph
-
-        graph = default_graph
-    run_config: dict[str, Any] = {"recursion_limit": 100}
-    if thread_id:
-        run_config["configurable"] = {"thread_id": thread_id}
-    result = graph.invoke({"question": q}, config=run_config, context=cfg)
-    return Report.model_validate(result["report"])
+    graph, payload, run_config, cfg = _prepare(question, graph, thread_id, config)
+    return Report.model_validate(graph.invoke(payload, config=run_config, context=cfg)["report"])
 
 
 async def arun_research(question: str, *, graph=None, thread_id: str | None = None, **config: Any) -> Report:
     """Async :func:`run_research` (``await arun_research(...)`` in notebooks and async apps)."""
-    q, cfg = validate_request(question, **config)
-    if graph is None:
-        from sovereign.graph.builder import graph as default_graph
-
-        graph = default_graph
-    run_config: dict[str, Any] = {"recursion_limit": 100}
-    if thread_id:
-        run_config["configurable"] = {"thread_id": thread_id}
-    result = await graph.ainvoke({"question": q}, config=run_config, context=cfg)
+    graph, payload, run_config, cfg = _prepare(question, graph, thread_id, config)
+    result = await graph.ainvoke(payload, config=run_config, context=cfg)
     return Report.model_validate(result["report"])

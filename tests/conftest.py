@@ -40,3 +40,16 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     return subprocess.run(
         [str(exe), *args], cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+@pytest.fixture
+def nim(monkeypatch):
+    """A scripted NIM-compatible loopback server (FAKE model, real HTTP), set as NVIDIA_BASE_URL."""
+    from fakes.nim_server import FakeNim
+    from sovereign.adapters import nim as nim_adapter
+
+    with FakeNim() as server:
+        monkeypatch.setenv("NVIDIA_BASE_URL", server.url)
+        nim_adapter._clients.clear()
+        yield server
+    nim_adapter._clients.clear()

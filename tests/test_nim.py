@@ -14,15 +14,6 @@ from conftest import ACCEPT_PRIMARY, ACCEPT_QUESTION, WALT_QUESTION, run_cli
 from fakes.nim_server import Fault, FakeNim
 
 
-@pytest.fixture
-def nim(monkeypatch):
-    with FakeNim() as server:
-        monkeypatch.setenv("NVIDIA_BASE_URL", server.url)
-        nim_adapter._clients.clear()
-        yield server
-    nim_adapter._clients.clear()
-
-
 def _bodies(server, path):
     return [r.body for r in server.records if r.path == path]
 

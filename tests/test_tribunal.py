@@ -32,15 +32,6 @@ def reviewer_script(scores_by_round):
     return script
 
 
-@pytest.fixture
-def nim(monkeypatch):
-    with FakeNim() as server:
-        monkeypatch.setenv("NVIDIA_BASE_URL", server.url)
-        nim_adapter._clients.clear()
-        yield server
-    nim_adapter._clients.clear()
-
-
 def _review_overlap(nim):
     reviews = [r for r in nim.records if r.path == "chat" and "Role " in r.body["messages"][0]["content"]]
     first = sorted(reviews, key=lambda r: r.start)[:3]
