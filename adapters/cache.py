@@ -37,6 +37,7 @@ class Cache:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self.notes: list[str] = []
+        self._noted: set[str] = set()
 
     def _open(self) -> sqlite3.Connection | None:
         if self._conn is not None:
@@ -52,15 +53,27 @@ class Cache:
             # corrupt file: move it aside and start afresh
             try:
                 os.replace(self.path, self.path.with_suffix(f".corrupt-{int(time.time())}"))
-                self.notes.append(f"cache file {self.path} was corrupt; moved aside and rebuilt")
+                self._note(f"cache file {self.path} was corrupt; moved aside and rebuilt")
                 conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
                 conn.execute("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL, t REAL NOT NULL)")
                 self._conn = conn
             except (OSError, sqlite3.DatabaseError):
                 self._conn = None
-        except OSError:
+        except OSError as exc:
             self._conn = None  # read-only or missing folder: run without a cache
+            self._note(f"cache folder {self.path.parent} is unusable ({exc.__class__.__name__}); ran without the cache")
         return self._conn
+
+    def _note(self, line: str) -> None:
+        if line not in self._noted:
+            self._noted.add(line)
+            self.notes.append(line)
+
+    def take_notes(self) -> list[str]:
+        """The notes not yet reported (each is reported by one run only)."""
+        with self._lock:
+            taken, self.notes = self.notes, []
+            return taken
 
     def get_many(self, keys: list[str]) -> dict[str, bytes]:
         with self._lock:

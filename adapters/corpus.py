@@ -29,6 +29,22 @@ class Corpus:
     path: str
     papers: tuple[Paper, ...]
     skipped: tuple[str, ...] = field(default_factory=tuple)  # one line per rejected record
+    sanitized: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+    """(paper id, instruction-like sentences removed from its title/abstract) — see prompts/fencing.py."""
+
+    def sanitized_counts(self) -> dict[str, int]:
+        return dict(self.sanitized)
+
+    def problems(self) -> list[str]:
+        """One line per problem met while reading the corpus, for the report's Uncertainties."""
+        out = []
+        if self.skipped:
+            examples = "; ".join(self.skipped[:3]) + ("; ..." if len(self.skipped) > 3 else "")
+            out.append(
+                f"Corpus {os.path.basename(self.path)}: skipped {len(self.skipped)} unreadable or invalid record(s) "
+                f"({examples}); the run used the other {len(self.papers)}."
+            )
+        return out
 
     def by_id(self) -> dict[str, Paper]:
         return {p.id: p for p in self.papers}
@@ -85,22 +101,40 @@ def _published(record: dict, arxiv_id: str | None) -> str | None:
     return arxiv_month(arxiv_id) if arxiv_id else None
 
 
+def sanitize_text(title: str, abstract: str) -> tuple[str, str, int]:
+    """Title and abstract without instruction-like sentences (prompt injection), and how many
+    sentences were removed. See :mod:`sovereign.prompts.fencing`."""
+    from sovereign.prompts.fencing import strip_instructions
+
+    title, n_title = strip_instructions(title)
+    abstract, n_abstract = strip_instructions(abstract)
+    return title, abstract, n_title + n_abstract
+
+
 def record_to_paper(record: dict) -> Paper:
     """Map one JSON record (our format or the arXiv snapshot format) to a Paper.
 
-    Raises ``ValueError`` with a short reason when the record is unusable.
+    Raises ``ValueError`` with a short reason when the record is unusable. Instruction-like
+    sentences are removed from the title and abstract (``Paper`` objects never carry them); use
+    :func:`record_to_paper_counted` to learn how many were.
     """
+    return record_to_paper_counted(record)[0]
+
+
+def record_to_paper_counted(record: dict) -> tuple[Paper, int]:
+    """:func:`record_to_paper` and the number of instruction-like sentences removed."""
     if not isinstance(record, dict):
         raise ValueError("record is not a JSON object")
     raw_id = str(record.get("id") or record.get("arxiv_id") or "").strip()
     title = re.sub(r"\s+", " ", str(record.get("title") or "")).strip()
     if not raw_id:
         raise ValueError("record has no id")
+    abstract = re.sub(r"\s+", " ", str(record.get("abstract") or record.get("summary") or "")).strip()
+    title, abstract, removed = sanitize_text(title, abstract)
     if not title:
-        raise ValueError(f"record {raw_id} has no title")
+        raise ValueError(f"record {raw_id} has no title" + (" (it held only instruction-like text)" if removed else ""))
     arxiv_id = strip_arxiv_version(raw_id) if is_arxiv_id(strip_arxiv_version(raw_id)) else None
     pid = arxiv_id or raw_id
-    abstract = re.sub(r"\s+", " ", str(record.get("abstract") or record.get("summary") or "")).strip()
     categories = record.get("categories") or []
     if isinstance(categories, str):
         categories = categories.split()
@@ -109,7 +143,7 @@ def record_to_paper(record: dict) -> Paper:
     if year is None and published:
         year = int(published[:4])
     url = record.get("url") or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
-    return Paper(
+    paper = Paper(
         id=pid,
         title=title,
         authors=_authors(record.get("authors") or record.get("authors_parsed") or []),
@@ -124,6 +158,7 @@ def record_to_paper(record: dict) -> Paper:
         source="local",
         summary_source=record.get("summary_source"),
     )
+    return paper, removed
 
 
 def read_corpus(path: str) -> Corpus:
@@ -135,23 +170,27 @@ def read_corpus(path: str) -> Corpus:
         raise CorpusError(f"corpus path is not a file: {path}")
     papers: dict[str, Paper] = {}
     skipped: list[str] = []
+    sanitized: dict[str, int] = {}
     try:
         with p.open("r", encoding="utf-8", errors="strict") as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
                 try:
-                    paper = record_to_paper(json.loads(line))
-                except (json.JSONDecodeError, ValueError, TypeError) as exc:
-                    reason = str(exc).splitlines()[0][:120]
+                    paper, removed = record_to_paper_counted(json.loads(line))
+                except (json.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
+                    reason = str(exc).splitlines()[0][:120] if str(exc).strip() else exc.__class__.__name__
                     skipped.append(f"line {lineno}: {reason}")
                     continue
-                papers.setdefault(paper.id, paper)
+                if paper.id not in papers:
+                    papers[paper.id] = paper
+                    if removed:
+                        sanitized[paper.id] = removed
     except (OSError, UnicodeDecodeError) as exc:
         raise CorpusError(f"cannot read corpus {path}: {exc.__class__.__name__}") from exc
     if not papers:
         raise CorpusError(f"corpus {path} holds no valid paper records")
-    return Corpus(path=str(p), papers=tuple(papers.values()), skipped=tuple(skipped))
+    return Corpus(path=str(p), papers=tuple(papers.values()), skipped=tuple(skipped), sanitized=tuple(sanitized.items()))
 
 
 @lru_cache(maxsize=8)

@@ -1,13 +1,18 @@
 """Shared HTTP plumbing for the paper sources: one httpx client per process, retries with
 exponential backoff + jitter (tenacity) on 429 (honouring Retry-After), 5xx, timeouts and
-connection errors."""
+connection errors.
+
+Requests made inside a graph node obey the run's overall deadline
+(:data:`sovereign.concurrency.DEADLINE`): no request starts after it, a request's timeout never
+outlives it, and a retry whose wait (backoff or Retry-After) would end after it is not made — the
+last error is raised instead, so the caller reports what really went wrong."""
 
 from __future__ import annotations
 
 import threading
 
 import httpx
-from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 USER_AGENT = "sovereign-research-kernel/0.1 (+https://github.com/; research literature agent)"
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -16,6 +21,13 @@ MAX_RETRY_AFTER = 60.0
 
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
+
+
+class DeadlineReached(Exception):
+    """The run's overall deadline has passed: the request was not sent."""
+
+    def __init__(self) -> None:
+        super().__init__("request not sent: the run's deadline was reached")
 
 
 class HttpStatusError(Exception):
@@ -62,10 +74,38 @@ def parse_retry_after(value: str | None) -> float | None:
             return None
 
 
-@retry(retry=retry_if_exception(_retryable), wait=_wait, stop=stop_after_attempt(MAX_ATTEMPTS), reraise=True)
+def _remaining() -> float | None:
+    from sovereign.concurrency import remaining
+
+    return remaining()
+
+
+def _stop(state: RetryCallState) -> bool:
+    """Stop after MAX_ATTEMPTS, or when the next wait would end after the run's deadline."""
+    if stop_after_attempt(MAX_ATTEMPTS)(state):
+        return True
+    left = _remaining()
+    return left is not None and (state.upcoming_sleep or 0.0) >= left
+
+
+def _timeout() -> httpx.Timeout:
+    left = _remaining()
+    if left is None:
+        return TIMEOUT
+    if left <= 0:
+        raise DeadlineReached()
+    read = max(0.5, min(TIMEOUT.read or 30.0, left))
+    return httpx.Timeout(read, connect=max(0.5, min(TIMEOUT.connect or 10.0, left)))
+
+
 def get(url: str, params: dict | None = None) -> httpx.Response:
-    """GET with retries; raises :class:`HttpStatusError` on a non-2xx answer after retries."""
-    response = client().get(url, params=params)
-    if response.status_code >= 400:
-        raise HttpStatusError(response.status_code, url, parse_retry_after(response.headers.get("Retry-After")))
-    return response
+    """GET with retries; raises :class:`HttpStatusError` on a non-2xx answer after retries,
+    :class:`DeadlineReached` when the run's deadline has passed."""
+    retrying = Retrying(retry=retry_if_exception(_retryable), wait=_wait, stop=_stop, reraise=True)
+    for attempt in retrying:
+        with attempt:
+            response = client().get(url, params=params, timeout=_timeout())
+            if response.status_code >= 400:
+                raise HttpStatusError(response.status_code, url, parse_retry_after(response.headers.get("Retry-After")))
+            return response
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -8,14 +8,25 @@ from sovereign.adapters import http
 from sovereign.graph.configuration import Configuration
 from sovereign.graph.state import Paper
 
+
+class OpenAlexError(Exception):
+    """OpenAlex answered with something that is not a works list (unparsable or unexpected JSON)."""
+
+
 _ARXIV_IN_URL = re.compile(r"arxiv\.org/(?:abs|pdf)/([^\s?#]+?)(?:v\d+)?(?:\.pdf)?$")
 
 
 def rebuild_abstract(inverted: dict[str, list[int]] | None) -> str:
-    if not inverted:
+    if not inverted or not isinstance(inverted, dict):
         return ""
-    positions = [(pos, word) for word, poss in inverted.items() for pos in poss]
-    return " ".join(word for _, word in sorted(positions))
+    positions = [
+        (pos, word)
+        for word, poss in inverted.items()
+        if isinstance(poss, list)
+        for pos in poss
+        if isinstance(pos, int) and not isinstance(pos, bool)
+    ]
+    return " ".join(str(word) for _, word in sorted(positions))
 
 
 def _arxiv_id(work: dict) -> str | None:
@@ -29,12 +40,20 @@ def _arxiv_id(work: dict) -> str | None:
     return m.group(1) if m else None
 
 
+def _str(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def work_to_paper(work: dict) -> Paper | None:
-    title = " ".join((work.get("title") or work.get("display_name") or "").split())
+    """A Paper from one OpenAlex work; ``None`` when the work has no title. Raises ``ValueError``
+    or ``TypeError`` when the record does not have the documented shape."""
+    if not isinstance(work, dict):
+        raise TypeError("work is not a JSON object")
+    title = " ".join((_str(work.get("title")) or _str(work.get("display_name"))).split())
     if not title:
         return None
-    openalex_id = (work.get("id") or "").rsplit("/", 1)[-1] or None
-    doi = work.get("doi")
+    openalex_id = _str(work.get("id")).rsplit("/", 1)[-1] or None
+    doi = _str(work.get("doi")) or None
     doi = re.sub(r"^https?://(dx\.)?doi\.org/", "", doi, flags=re.I) if doi else None
     arxiv_id = _arxiv_id(work)
     pid = arxiv_id or (f"doi:{doi}" if doi else f"openalex:{openalex_id}")
@@ -42,13 +61,17 @@ def work_to_paper(work: dict) -> Paper | None:
         id=pid,
         title=title,
         abstract=rebuild_abstract(work.get("abstract_inverted_index")),
-        authors=[(a.get("author") or {}).get("display_name", "") for a in work.get("authorships") or [] if a.get("author")],
-        year=work.get("publication_year"),
-        published=work.get("publication_date"),
+        authors=[
+            _str(a["author"].get("display_name"))
+            for a in (work.get("authorships") if isinstance(work.get("authorships"), list) else [])
+            if isinstance(a, dict) and isinstance(a.get("author"), dict)
+        ],
+        year=work.get("publication_year") if isinstance(work.get("publication_year"), int) else None,
+        published=_str(work.get("publication_date")) or None,
         doi=doi,
         arxiv_id=arxiv_id,
         openalex_id=openalex_id,
-        url=f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else (f"https://doi.org/{doi}" if doi else work.get("id")),
+        url=f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else (f"https://doi.org/{doi}" if doi else _str(work.get("id")) or None),
         source="openalex",
     )
 
@@ -57,7 +80,25 @@ def search_openalex(query: str, cfg: Configuration) -> list[tuple[Paper, float]]
     params = {"filter": f"title_and_abstract.search:{query}", "per-page": cfg.papers_per_query}
     if cfg.openalex_mailto:
         params["mailto"] = cfg.openalex_mailto
-    data = http.get(cfg.openalex_url.rstrip("/") + "/works", params=params).json()
-    papers = [p for p in (work_to_paper(w) for w in data.get("results") or []) if p][: cfg.papers_per_query]
+    response = http.get(cfg.openalex_url.rstrip("/") + "/works", params=params)
+    try:
+        data = response.json()
+    except ValueError:
+        raise OpenAlexError(f"OpenAlex answered with unparsable JSON ({len(response.content)} bytes)") from None
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, list):
+        raise OpenAlexError("OpenAlex answered with JSON that is not a works list (no 'results' array)")
+    papers, malformed = [], 0
+    for work in results:
+        try:
+            paper = work_to_paper(work)
+        except (ValueError, TypeError, AttributeError, KeyError):  # one malformed record: skip it, keep the rest
+            malformed += 1
+            continue
+        if paper is not None:
+            papers.append(paper)
+    if results and malformed == len(results):
+        raise OpenAlexError(f"none of the {len(results)} OpenAlex records has the expected shape")
+    papers = papers[: cfg.papers_per_query]
     n = max(len(papers), 1)
     return [(p, 1.0 - i / n) for i, p in enumerate(papers)]

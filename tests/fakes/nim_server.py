@@ -59,13 +59,15 @@ def _words(text: str) -> set[str]:
 
 @dataclass
 class Fault:
-    """Applied to the next ``times`` matching requests (path 'chat', 'embeddings' or '*')."""
+    """Applied to the next ``times`` matching requests (path 'chat', 'embeddings', 'models' (GET) or '*'
+    for chat and embeddings). ``body`` is sent with ``status`` (default 200); ``{authorization}`` in
+    it is replaced by the request's Authorization header."""
 
     path: str = "*"
     status: int | None = None
     retry_after: float | None = None
     delay: float = 0.0
-    body: str | None = None  # raw response body (e.g. not JSON)
+    body: str | None = None  # raw response body (e.g. not JSON; may echo {authorization})
     content: str | None = None  # chat message content (e.g. unparsable JSON)
     times: int = 1
 
@@ -84,6 +86,8 @@ class FakeNim:
     latency: float = 0.0
     faults: list[Fault] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
+    gets: list[Record] = field(default_factory=list)  # GET requests (model listing)
+    obeyed: list[str] = field(default_factory=list)  # roles whose request carried an unfenced injection
     script: object = None  # optional callable(role, system, user) -> dict | str
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -107,10 +111,33 @@ class FakeNim:
                 self.wfile.write(data)
 
             def do_GET(self):
-                if self.path.rstrip("/").endswith("/models"):
-                    self._reply(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in owner.models]})
+                start = time.time()
+                path = "models" if self.path.rstrip("/").endswith("/models") else "other"
+                fault = owner._take_fault(path, exact=True) if path == "models" else None
+                try:
+                    if fault and fault.delay:
+                        time.sleep(fault.delay)
+                    if fault and (fault.status or fault.body is not None):
+                        self._fault_reply(fault)
+                    elif path == "models":
+                        self._reply(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in owner.models]})
+                    else:
+                        self._reply(404, {"detail": "not found"})
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                finally:
+                    with owner.lock:  # kept apart from ``records`` (chat/embeddings, the model calls)
+                        owner.gets.append(Record(path, start, time.time(), {}, self.headers.get("Authorization")))
+
+            def _fault_reply(self, fault):
+                """An injected status and/or body; ``{authorization}`` in the body is replaced by the
+                request's Authorization header (a server that echoes the caller's credentials)."""
+                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+                if fault.body is not None:
+                    body = fault.body.replace("{authorization}", self.headers.get("Authorization") or "")
+                    self._reply(fault.status or 200, body.encode(), headers)
                 else:
-                    self._reply(404, {"detail": "not found"})
+                    self._reply(fault.status, {"status": fault.status, "detail": "injected fault"}, headers)
 
             def do_POST(self):
                 start = time.time()
@@ -126,11 +153,8 @@ class FakeNim:
                 if fault and fault.delay:
                     time.sleep(fault.delay)
                 try:
-                    if fault and fault.status:
-                        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-                        self._reply(fault.status, {"status": fault.status, "detail": "injected fault"}, headers)
-                    elif fault and fault.body is not None:
-                        self._reply(200, fault.body.encode())
+                    if fault and (fault.status or fault.body is not None):
+                        self._fault_reply(fault)
                     elif path == "embeddings":
                         self._reply(200, owner._embeddings(body))
                     elif path == "chat":
@@ -166,10 +190,10 @@ class FakeNim:
         with self.lock:
             return sum(1 for r in self.records if path is None or r.path == path)
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, path: str, exact: bool = False) -> Fault | None:
         with self.lock:
             for f in self.faults:
-                if f.times > 0 and f.path in ("*", path):
+                if f.times > 0 and (f.path == path or (f.path == "*" and not exact)):
                     f.times -= 1
                     return f
         return None
@@ -194,6 +218,9 @@ class FakeNim:
             content = forced
         else:
             role = role_of(system)
+            if obeys_injection(system, user):
+                with self.lock:
+                    self.obeyed.append(role)
             reply = self.script(role, system, user) if callable(self.script) else None
             if reply is None:
                 reply = scripted_reply(role, system, user)
@@ -250,9 +277,11 @@ def scripted_reply(role: str, system: str, user: str) -> dict | str:
         sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text.split("\n", 1)[-1]) if len(s.split()) >= 6]
         return {"claims": [{"text": s} for s in sentences[:k]]}
     if role == "judge":
+        blocks = _fenced(user)
+        fenced_claim = next((text for label, text in blocks if label == "claim"), None)
         claim = re.search(r"Claim: (.*)\n", user)
-        cw = _words(claim.group(1) if claim else "")
-        best = max(_fenced(user), key=lambda b: len(cw & _words(b[1])), default=None)
+        cw = _words(fenced_claim if fenced_claim is not None else claim.group(1) if claim else "")
+        best = max([b for b in blocks if b[0] != "claim"], key=lambda b: len(cw & _words(b[1])), default=None)
         if best is None:
             return {"label": "UNSUPPORTED", "evidence_id": None, "quote": None}
         overlap = len(cw & _words(best[1])) / max(1, len(cw))
