@@ -61,6 +61,8 @@ class NimError(Exception):
 def one_line_error(exc: BaseException) -> str:
     if isinstance(exc, NimHttpError):
         return str(exc)
+    if isinstance(exc, json.JSONDecodeError) or str(exc).startswith(("Expecting value", "Expecting property name")):
+        return "NIM answered with a body that is not JSON"
     name = exc.__class__.__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
     if "timed out" in text.lower() or "timeout" in name.lower():
@@ -195,9 +197,16 @@ class NimClient:
             for client in (self.chat_model._client, self.embeddings._client):
                 client.timeout = self.cfg.nim_timeout_seconds if left is None else max(0.5, min(self.cfg.nim_timeout_seconds, left))
 
-        retrying = Retrying(
-            retry=retry_if_exception(_retryable), wait=_wait, stop=stop_after_attempt(self.cfg.nim_max_attempts), reraise=True
-        )
+        attempts = stop_after_attempt(self.cfg.nim_max_attempts)
+
+        def stop(state: RetryCallState) -> bool:
+            # stop after the attempts, or when the next wait would end after the run's deadline
+            if attempts(state):
+                return True
+            left = remaining()
+            return left is not None and (state.upcoming_sleep or 0.0) >= left
+
+        retrying = Retrying(retry=retry_if_exception(_retryable), wait=_wait, stop=stop, reraise=True)
         try:
             for attempt in retrying:
                 with attempt:

@@ -107,12 +107,18 @@ def plan(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
     from sovereign.adapters.models import chat_client
     from sovereign.llm import model_label, structured
 
-    cfg = Configuration.from_runtime(runtime)
-    client = chat_client(cfg)
     import time
 
+    from sovereign.api import validate_request
+
+    cfg = Configuration.from_runtime(runtime)
+    # the same checks as the CLI and run_research, so graph-API and Studio runs are refused before
+    # any work too (missing corpus, output path that is a file, ...)
+    validate_request(state.question, **cfg.model_dump(exclude_unset=True))
+    client = chat_client(cfg)
     base = {"owner_review": cfg.owner_review, "started_at": state.started_at or time.time()}
     if client is not None:
+        warm_local_index(cfg)  # CPU work in the background while the planner waits on the model
         reply, note = structured(client, *planner_prompts(state.question, cfg), PlannerReply, "Query planner")
         if reply is not None:
             queries = clean_queries(reply.queries, state.question, cfg.n_queries)

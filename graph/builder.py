@@ -28,7 +28,10 @@ from sovereign.agents.reviser import revise
 from sovereign.agents.synthesizer import synthesize
 from sovereign.agents.tribunal import review_skeptic, review_synthesizer, review_validator
 from sovereign.agents.verifier import verify
+from langgraph.errors import GraphBubbleUp
+
 from sovereign.concurrency import DEADLINE
+from sovereign.redact import redact
 from sovereign.graph.configuration import Configuration
 from sovereign.graph.state import InputState, ResearchState
 
@@ -43,6 +46,15 @@ def timed(name: str, fn: Callable) -> Callable:
         token = DEADLINE.set(_deadline(state, runtime))
         try:
             out = fn(state, runtime) or {}
+        except GraphBubbleUp:  # interrupts and other control flow pass through untouched
+            raise
+        except Exception as exc:
+            # LangGraph stores a failed node's exception in the checkpoint (and the API serves it):
+            # never let a secret quoted in an error body get there
+            text = str(exc)
+            if redact(text) != text:
+                raise RuntimeError(redact(text)) from None
+            raise
         finally:
             DEADLINE.reset(token)
         return {**out, "timings": {name: time.perf_counter() - t0}}

@@ -486,23 +486,9 @@ def _run_case(case: Case, tmp_path: Path, monkeypatch, capsys) -> None:
             case.check(ctx)
 
 
-NEEDS = {
-    "nim-unparsable-body": (
-        "NEEDS adapters/nim.py one_line_error: a 200 answer whose body is not JSON reads 'NIM chat call failed: Expecting "
-        "property name enclosed in double quotes: line 1 column 2 (char 1)'; map json/requests JSONDecodeError (and "
-        "ValueError from the client's decode) to 'NIM answered with a body that is not JSON'"
-    ),
-    "nim-retry-after-beyond-deadline": (
-        "NEEDS adapters/nim.py NimClient._call: a retry's wait (Retry-After, up to 60 s) is slept even when it ends after "
-        "the run's deadline; stop instead when the upcoming sleep >= remaining() (as adapters/http.py _stop does), "
-        "raising the last error"
-    ),
-}
-
-
 @pytest.mark.parametrize(
     "case",
-    [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=NEEDS[c.id])) if c.id in NEEDS else c for c in CASES],
+    CASES,
     ids=[c.id for c in CASES],
 )
 def test_fault(case, tmp_path, monkeypatch, capsys):
@@ -657,11 +643,6 @@ def test_the_library_refuses_the_same_input_with_pydantic_errors(kwargs, loc, me
         assert (tmp_path / "taken").read_text() == "keep me"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "NEEDS the graph itself (graph/builder.py or agents/planner.py): runs through the graph API / Studio / "
-    "build_graph() never call sovereign.api.validate_request, so a missing corpus_path degrades to 'local search "
-    "failed' and an output_dir that is a file fails only in the report node, after all the work. Validate the "
-    "run's Configuration with validate_request(state.question, **cfg) at the start of the plan node."))
 @pytest.mark.parametrize("field", ["corpus_path", "output_dir"])
 def test_the_graph_api_refuses_bad_input_before_any_work(field, tmp_path, monkeypatch):
     import sovereign.graph.builder as builder

@@ -99,11 +99,6 @@ def test_an_error_line_never_carries_the_key(tmp_path, monkeypatch, capsys):
     assert SECRET not in captured.err + captured.out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "NEEDS graph/builder.py timed() (or sovereign/runner.py's serializer): LangGraph stores a failed node's raw "
-    "exception in the checkpoint database (the ERROR write), unredacted. Re-raise exceptions whose text contains "
-    "the key as a new exception with sovereign.redact.redact(text) (`from None`), so neither the checkpoint nor "
-    "the API's run error carries it."))
 def test_a_failed_node_leaves_no_key_in_the_checkpoint_database(tmp_path, monkeypatch, capsys):
     import sovereign.agents.extractor as extractor
 
