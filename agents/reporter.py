@@ -101,7 +101,7 @@ def build_uncertainties(state: ResearchState, claims: list[ReportClaim], provide
         )
     if state.dropped_claims:
         out.append(f"{len(state.dropped_claims)} claim(s) were dropped by the revision round as contradicted or weakly supported.")
-    if len(state.papers) < 3:
+    if 0 < len(state.papers) < 3:
         out.append(f"Only {len(state.papers)} paper(s) were retrieved.")
     return list(dict.fromkeys(out))
 
