@@ -3,13 +3,13 @@ FROM langchain/langgraph-api:3.11
 
 
 # -- Adding local package . --
-ADD . /deps/main
+ADD . /deps/sovereign
 # -- End of local package . --
 
 # -- Installing all local dependencies --
 RUN for dep in /deps/*; do             echo "Installing $dep";             if [ -d "$dep" ]; then                 echo "Installing $dep";                 (cd "$dep" && PYTHONDONTWRITEBYTECODE=1 uv pip install --system --no-cache-dir -c /api/constraints.txt -e .);             fi;         done
 # -- End of local dependencies install --
-ENV LANGSERVE_GRAPHS='{"research": "/deps/main/graph/builder.py:graph"}'
+ENV LANGSERVE_GRAPHS='{"research": "/deps/sovereign/graph/builder.py:graph"}'
 
 
 
@@ -23,4 +23,4 @@ RUN rm -rf /usr/local/lib/python*/site-packages/pip* /usr/local/lib/python*/site
 RUN rm -rf /usr/lib/python*/site-packages/pip* /usr/lib/python*/site-packages/setuptools* /usr/lib/python*/site-packages/wheel* && find /usr/bin -name "pip*" -delete || true
 RUN uv pip uninstall --system pip setuptools wheel && rm /usr/bin/uv /usr/bin/uvx
 
-WORKDIR /deps/main
+WORKDIR /deps/sovereign

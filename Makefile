@@ -60,3 +60,6 @@ clean:
 .PHONY: dockerfile
 dockerfile: $(STAMP)
 	$(BIN)/langgraph dockerfile -c langgraph.json Dockerfile
+	@# the CLI names the image's source folder after this checkout's folder: fix it, so the file
+	@# is the same from every clone
+	sed -i 's#/deps/$(notdir $(CURDIR))\([/" ]\|$$\)#/deps/sovereign\1#g' Dockerfile
