@@ -223,8 +223,9 @@ class NimClient:
 
     # ------------------------------------------------------------------ chat
 
-    def chat(self, messages: list[tuple[str, str]]) -> str:
-        reply = self._call(lambda: self.chat_model.invoke(messages), "chat")
+    def chat(self, messages: list[tuple[str, str]], response_format: dict | None = None) -> str:
+        kwargs = {"response_format": response_format} if response_format else {}
+        reply = self._call(lambda: self.chat_model.invoke(messages, **kwargs), "chat")
         usage = getattr(reply, "usage_metadata", None) or {}
         USAGE.add(prompt_tokens=int(usage.get("input_tokens", 0)), completion_tokens=int(usage.get("output_tokens", 0)))
         return reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
@@ -233,10 +234,14 @@ class NimClient:
         """Ask for a JSON object matching ``model``; one repair attempt; ``None`` if it never parses.
 
         Network failures raise :class:`NimError` (the caller decides whether to fall back)."""
-        schema = json.dumps(model.model_json_schema(), separators=(",", ":"))
+        json_schema = model.model_json_schema()
+        schema = json.dumps(json_schema, separators=(",", ":"))
         system = f"{system}\n\nAnswer with ONE JSON object and nothing else. JSON Schema of the answer:\n{schema}"
+        # OpenAI-style structured output, which NIM serves (guided decoding); the schema is also in
+        # the prompt for servers that ignore response_format
+        response_format = {"type": "json_schema", "json_schema": {"name": model.__name__, "schema": json_schema, "strict": True}}
         messages = [("system", system), ("user", user)]
-        content = self.chat(messages)
+        content = self.chat(messages, response_format)
         try:
             return model.model_validate_json(extract_json(content))
         except (ValidationError, ValueError) as exc:
@@ -245,7 +250,7 @@ class NimClient:
             ("assistant", content[:4000]),
             ("user", f"That answer is not valid for the schema ({problem}). Reply with only the corrected JSON object."),
         ]
-        content = self.chat(messages)
+        content = self.chat(messages, response_format)
         try:
             return model.model_validate_json(extract_json(content))
         except (ValidationError, ValueError):

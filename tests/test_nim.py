@@ -31,6 +31,16 @@ def test_auto_picks_nim_and_every_role_runs_on_the_model(nim):
     assert not any("offline algorithm" in u for u in rep.uncertainties)
 
 
+def test_chat_requests_carry_a_json_schema_response_format(nim):
+    run_research(ACCEPT_QUESTION, max_revision_rounds=0, n_queries=2)
+    chats = [r.body for r in nim.records if r.path == "chat"]
+    assert chats and all(b["response_format"]["type"] == "json_schema" for b in chats)
+    names = {b["response_format"]["json_schema"]["name"] for b in chats}
+    assert {"PlannerReply", "ExtractorReply", "ReviewReply", "WriterReply"} <= names
+    review = next(b for b in chats if b["response_format"]["json_schema"]["name"] == "ReviewReply")
+    assert "score" in review["response_format"]["json_schema"]["schema"]["properties"]
+
+
 def test_embeddings_use_passage_and_query_input_types_truncate_end_and_batches_of_50(nim):
     run_research(WALT_QUESTION, max_revision_rounds=0)
     bodies = _bodies(nim, "embeddings")
