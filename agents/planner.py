@@ -86,7 +86,7 @@ def clean_queries(proposed: list[str], question: str, n: int) -> list[str]:
 
 
 def warm_local_index(cfg: Configuration) -> None:
-    """Load the local corpus index in a background thread (the search branches will need it)."""
+    """Load the local corpus index (and the verifier's word statistics) in a background thread."""
     if "local" not in cfg.sources:
         return
     import threading
@@ -96,7 +96,11 @@ def warm_local_index(cfg: Configuration) -> None:
             from sovereign.adapters.corpus import load_corpus
             from sovereign.adapters.local_source import searcher_for
 
-            searcher_for(load_corpus(cfg.corpus_path), cfg.offline_embed_dim)
+            searcher_for(load_corpus(cfg.corpus_path), cfg.offline_embed_dim, persist=cfg.cache)
+            if cfg.verify_method == "evidence":
+                from sovereign.evidence import reference_idf
+
+                reference_idf()  # the evidence verifier's word statistics
         except Exception:  # the search node reports problems itself
             pass
 

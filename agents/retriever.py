@@ -26,7 +26,7 @@ RELEVANCE_WEIGHT = 0.75
 
 def search_local(query: str, cfg: Configuration) -> list[tuple[Paper, float]]:
     corpus = load_corpus(cfg.corpus_path)
-    return searcher_for(corpus, cfg.offline_embed_dim).search(query, cfg.papers_per_query)
+    return searcher_for(corpus, cfg.offline_embed_dim, persist=cfg.cache).search(query, cfg.papers_per_query)
 
 
 def local_notes(cfg: Configuration) -> list[str]:
@@ -34,7 +34,7 @@ def local_notes(cfg: Configuration) -> list[str]:
     happened to the cached local index (reported once, by the run that met it)."""
     corpus = load_corpus(cfg.corpus_path)
     notes = corpus.problems()
-    searcher = searcher_for(corpus, cfg.offline_embed_dim)
+    searcher = searcher_for(corpus, cfg.offline_embed_dim, persist=cfg.cache)
     taken, searcher.notes[:] = list(searcher.notes), []
     return notes + taken
 

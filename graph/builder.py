@@ -12,6 +12,7 @@ Node functions live in ``sovereign.agents`` (one module per agent).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -112,6 +113,10 @@ def build_graph(checkpointer=None, **compile_kwargs):
     g.add_edge("report", END)
     return g.compile(checkpointer=checkpointer, name="research", **compile_kwargs)
 
+
+if os.environ.get("NVIDIA_API_KEY") or os.environ.get("NVIDIA_BASE_URL"):
+    # NIM is configured: load its client library now rather than on the run's critical path
+    import langchain_nvidia_ai_endpoints  # noqa: F401
 
 graph = build_graph()
 """The graph named ``research`` in langgraph.json (no checkpointer: the server provides one)."""
