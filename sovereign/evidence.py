@@ -160,7 +160,6 @@ DEFAULT_PARAMS: dict = {
     "w_dense": 0.25,
     "w_coverage": 0.25,
     "w_entities": 0.15,
-    "contradict_threshold": 0.35,
     "model": None,
     "fitted_on": "defaults (no calibration file)",
 }

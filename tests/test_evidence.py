@@ -132,3 +132,11 @@ def test_dev_claims_file_is_well_formed():
     assert len(claims) >= 150
     assert {c.label for c in claims} == {"SUPPORTED", "CONTRADICTED", "UNSUPPORTED"}
     assert all(c.source_id not in c.evidence_ids for c in claims)
+
+
+def test_the_shipped_calibration_is_what_the_calibrate_command_fits(tmp_path):
+    """data/calibration.json is reproducible from the dev files (no hand-edited numbers)."""
+    out = tmp_path / "cal.json"
+    proc = run_cli("eval", "calibrate", "--claims", str(REPO / "data/eval/claims_dev.jsonl"), str(REPO / "data/eval/claims_dev2.jsonl"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text()) == json.loads((REPO / "data" / "calibration.json").read_text())
