@@ -139,4 +139,15 @@ def test_the_shipped_calibration_is_what_the_calibrate_command_fits(tmp_path):
     out = tmp_path / "cal.json"
     proc = run_cli("eval", "calibrate", "--claims", str(REPO / "data/eval/claims_dev.jsonl"), str(REPO / "data/eval/claims_dev2.jsonl"), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(out.read_text()) == json.loads((REPO / "data" / "calibration.json").read_text())
+    fitted, shipped = json.loads(out.read_text()), json.loads((REPO / "data" / "calibration.json").read_text())
+
+    def close(a, b):  # floats may differ in the last digits between BLAS builds
+        if isinstance(a, dict):
+            return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+        if isinstance(a, list):
+            return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+        if isinstance(a, float) or isinstance(b, float):
+            return abs(a - b) <= 1e-3
+        return a == b
+
+    assert close(fitted, shipped)
