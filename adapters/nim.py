@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import threading
 from collections.abc import Sequence
@@ -153,14 +154,14 @@ class NimClient:
 
     def __init__(self, cfg: Configuration):
         self.cfg = cfg
-        self._local = threading.local()
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
         self.name = f"{cfg.embed_model} (NVIDIA NIM)"
-        self._build()  # fail early (bad model name, bad URL) in the calling thread
+        self._free.put(self._build())  # fail early (bad model name, bad URL) in the calling thread
 
     def _build(self):
-        """This thread's own client objects: the langchain clients keep per-request state
-        (``last_inputs``) on the instance, so one instance shared by threads can send one
-        thread's payload in another's request."""
+        """A (ChatNVIDIA, NVIDIAEmbeddings) pair. The langchain clients keep per-request state
+        (``last_inputs``) on the instance, so a pair is used by one request at a time: requests
+        take a free pair from the pool and put it back (new pairs only when more run at once)."""
         from langchain_nvidia_ai_endpoints import ChatNVIDIA, NVIDIAEmbeddings
 
         common = {"timeout": self.cfg.nim_timeout_seconds}
@@ -170,31 +171,25 @@ class NimClient:
         embeddings = NVIDIAEmbeddings(model=self.cfg.embed_model, truncate="END", max_batch_size=EMBED_BATCH, **common)
         for client in (chat._client, embeddings._client):
             client.get_session_fn = _session
-        self._local.pair = (chat, embeddings)
-        return self._local.pair
+        return chat, embeddings
 
-    def _pair(self):
-        return getattr(self._local, "pair", None) or self._build()
-
-    @property
-    def chat_model(self):
-        return self._pair()[0]
-
-    @property
-    def embeddings(self):
-        return self._pair()[1]
+    def _acquire(self):
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            return self._build()
 
     # ------------------------------------------------------------------ plumbing
 
     def _call(self, fn, kind: str):
         from sovereign.concurrency import remaining
 
-        def before_attempt() -> None:
+        def before_attempt(pair) -> None:
             left = remaining()
             if left is not None and left <= 0:
                 raise DeadlineReached()
-            # a request may not outlive the run's deadline (this thread's clients only)
-            for client in (self.chat_model._client, self.embeddings._client):
+            # a request may not outlive the run's deadline
+            for client in (pair[0]._client, pair[1]._client):
                 client.timeout = self.cfg.nim_timeout_seconds if left is None else max(0.5, min(self.cfg.nim_timeout_seconds, left))
 
         attempts = stop_after_attempt(self.cfg.nim_max_attempts)
@@ -210,10 +205,14 @@ class NimClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    before_attempt()
                     with _slot(self.cfg.max_concurrency):
-                        USAGE.add(requests=1, **{f"{kind}_requests": 1})
-                        return fn()
+                        pair = self._acquire()
+                        try:
+                            before_attempt(pair)
+                            USAGE.add(requests=1, **{f"{kind}_requests": 1})
+                            return fn(pair)
+                        finally:
+                            self._free.put(pair)
         except DeadlineReached:
             USAGE.add(failures=1)
             raise NimError(f"NIM {kind} call skipped: the run's deadline was reached") from None
@@ -225,7 +224,7 @@ class NimClient:
 
     def chat(self, messages: list[tuple[str, str]], response_format: dict | None = None) -> str:
         kwargs = {"response_format": response_format} if response_format else {}
-        reply = self._call(lambda: self.chat_model.invoke(messages, **kwargs), "chat")
+        reply = self._call(lambda pair: pair[0].invoke(messages, **kwargs), "chat")
         usage = getattr(reply, "usage_metadata", None) or {}
         USAGE.add(prompt_tokens=int(usage.get("input_tokens", 0)), completion_tokens=int(usage.get("output_tokens", 0)))
         return reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
@@ -272,7 +271,7 @@ class NimClient:
             batches = [missing[i : i + EMBED_BATCH] for i in range(0, len(missing), EMBED_BATCH)]
 
             def run(batch: list[str]) -> list[list[float]]:
-                return self._call(lambda: self.embeddings._embed(batch, model_type=input_type), "embed")
+                return self._call(lambda pair: pair[1]._embed(batch, model_type=input_type), "embed")
 
             from sovereign.concurrency import map_in_threads
 

@@ -98,9 +98,9 @@ def warm_local_index(cfg: Configuration) -> None:
 
             searcher_for(load_corpus(cfg.corpus_path), cfg.offline_embed_dim, persist=cfg.cache)
             if cfg.verify_method == "evidence":
-                from sovereign.evidence import reference_idf
+                from sovereign.evidence import warm_up
 
-                reference_idf()  # the evidence verifier's word statistics
+                warm_up()  # the verifier's word statistics and first-use costs
         except Exception:  # the search node reports problems itself
             pass
 

@@ -115,8 +115,16 @@ def build_graph(checkpointer=None, **compile_kwargs):
 
 
 if os.environ.get("NVIDIA_API_KEY") or os.environ.get("NVIDIA_BASE_URL"):
-    # NIM is configured: load its client library now rather than on the run's critical path
+    # NIM is configured: load its client library and build the default client now, rather than on
+    # the first run's critical path (a run with other model settings builds its own)
     import langchain_nvidia_ai_endpoints  # noqa: F401
+
+    try:
+        from sovereign.adapters.nim import nim_client
+
+        nim_client(Configuration())
+    except Exception:  # a bad setting is reported by the run that uses it
+        pass
 
 graph = build_graph()
 """The graph named ``research`` in langgraph.json (no checkpointer: the server provides one)."""

@@ -493,3 +493,17 @@ def cue_of(scored: Scored | None) -> str | None:
         if scored.features.get(name):
             return name
     return None
+
+
+def warm_up() -> None:
+    """Pay the verifier's one-off costs (word statistics of the reference corpus, first use of the
+    vectorisers and scorers) ahead of time, e.g. in a background thread while a model call is out."""
+    from sovereign.adapters.corpus import load_corpus
+
+    papers = list(load_corpus().papers[:3])
+    reference_idf()
+    if len(papers) >= 2:
+        index = EvidenceIndex(papers, None)
+        claim = Claim(id="warm", text=papers[0].title, source_id=papers[0].id)
+        [(independent, _)] = index.score_claims([claim], DEFAULT_PARAMS)
+        verification_from_scored(claim, independent, [], load_calibration(), index.claim_vector(claim, independent))
