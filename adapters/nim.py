@@ -179,6 +179,21 @@ class NimClient:
         except queue.Empty:
             return self._build()
 
+    def _peek(self):
+        pair = self._acquire()
+        self._free.put(pair)
+        return pair
+
+    @property
+    def chat_model(self):
+        """A configured ChatNVIDIA (for inspection; requests take pairs from the pool)."""
+        return self._peek()[0]
+
+    @property
+    def embeddings(self):
+        """A configured NVIDIAEmbeddings (for inspection; requests take pairs from the pool)."""
+        return self._peek()[1]
+
     # ------------------------------------------------------------------ plumbing
 
     def _call(self, fn, kind: str):
