@@ -6,8 +6,6 @@ Both return L2-normalised float32 matrices, so inner product == cosine in the FA
 from __future__ import annotations
 
 import array
-import hashlib
-from functools import lru_cache
 from typing import Iterable, Protocol, Sequence
 
 import numpy as np
@@ -345,15 +343,3 @@ class LsaEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
-
-
-@lru_cache(maxsize=4)
-def _lsa_for(key: str, texts: tuple[str, ...], dim: int) -> LsaEmbedder:
-    return LsaEmbedder(texts, dim=dim)
-
-
-def lsa_embedder(texts: Sequence[str], dim: int = 256) -> LsaEmbedder:
-    """A process-wide cached LSA embedder fitted on ``texts``."""
-    t = tuple(texts)
-    key = hashlib.sha1("\x1e".join(t).encode()).hexdigest()
-    return _lsa_for(key, t, dim)

@@ -33,14 +33,6 @@ REJECTION_BANNER = "SOVEREIGN Research Kernel — Rejected draft — not for pub
 DISCLAIMER = "This report is a machine-generated literature synthesis and does not constitute original research."
 
 
-def paper_link(p: ReportPaper) -> str:
-    if p.url:
-        return p.url
-    if p.doi:
-        return f"https://doi.org/{p.doi}"
-    return p.id
-
-
 def to_report_paper(r: RankedPaper) -> ReportPaper:
     p = r.paper
     return ReportPaper(
