@@ -25,6 +25,9 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@# the project is installed editable: compile its bytecode too (start-up time; Python only reads
+	@# .pyc files when PYTHONDONTWRITEBYTECODE is set, and recompiles any module edited since)
+	@$(BIN)/python -m compileall -q sovereign graph agents prompts adapters >/dev/null
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -32,7 +32,7 @@ def l2_normalize(matrix: np.ndarray) -> np.ndarray:
 
 def make_tfidf(ngram_range=(1, 2), **kwargs):
     """The project's one TF-IDF configuration (acronym-aware preprocessing)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sovereign.tfidf import TfidfVectorizer
 
     return TfidfVectorizer(preprocessor=normalize, ngram_range=ngram_range, **kwargs)
 
@@ -126,7 +126,8 @@ def fit_tfidf(texts: Iterable[str], dtype) -> tuple[list[str], np.ndarray, "obje
     sublinear tf, l2 rows), in memory proportional to the corpus' non-zeros rather than to a
     Python list per occurrence. Returns (terms in column order, idf, CSR matrix)."""
     import scipy.sparse as sp
-    from sklearn.preprocessing import normalize as l2_rows
+
+    from sovereign.tfidf import normalize_rows
 
     analyze = make_tfidf(**{k: v for k, v in TFIDF_PARAMS.items() if k != "ngram_range"}).build_analyzer()
     vocab, cols, counts, indptr = _count(texts, analyze)
@@ -166,7 +167,7 @@ def fit_tfidf(texts: Iterable[str], dtype) -> tuple[list[str], np.ndarray, "obje
     np.log(x.data, out=x.data)
     x.data += 1.0
     x.data *= idf[x.indices]
-    l2_rows(x, copy=False)
+    normalize_rows(x)
     return kept_terms, idf, x
 
 

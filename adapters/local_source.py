@@ -115,9 +115,8 @@ def ids_digest(papers: list[Paper]) -> str:
 def _versions() -> dict[str, str]:
     import faiss
     import scipy
-    import sklearn
 
-    return {"numpy": np.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__, "faiss": faiss.__version__}
+    return {"numpy": np.__version__, "scipy": scipy.__version__, "faiss": faiss.__version__}
 
 
 class IndexStore:

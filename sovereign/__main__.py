@@ -1,5 +1,3 @@
-import sys
+from sovereign.cli import entry
 
-from sovereign.cli import main
-
-sys.exit(main())
+entry()

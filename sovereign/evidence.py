@@ -283,7 +283,7 @@ class EvidenceIndex:
     """Hybrid (dense FAISS + lexical TF-IDF) index over the sentence passages of a paper set."""
 
     def __init__(self, papers: Sequence[Paper], embedder: Embedder | None, reference: Sequence[Paper] | None = None):
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sovereign.tfidf import TfidfVectorizer
 
         self.passages = passages_of(papers)
         texts = [p.text for p in self.passages]
