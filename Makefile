@@ -28,6 +28,8 @@ $(STAMP): requirements.lock pyproject.toml
 	@# the project is installed editable: compile its bytecode too (start-up time; Python only reads
 	@# .pyc files when PYTHONDONTWRITEBYTECODE is set, and recompiles any module edited since)
 	@$(BIN)/python -m compileall -q sovereign graph agents prompts adapters >/dev/null
+	@# the bundled corpus' search index, so that the first run loads it instead of building it
+	@$(BIN)/sovereign index --quiet || echo "note: the local index will be built by the first run"
 	@touch $(STAMP)
 
 install: $(STAMP)

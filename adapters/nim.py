@@ -22,8 +22,8 @@ import os
 import queue
 import re
 import threading
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -32,6 +32,8 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from sovereign.adapters.embeddings import l2_normalize
 from sovereign.adapters.http import parse_retry_after
+from sovereign.adapters.nim_wire import USAGE, EndpointRefused, PriorAttempt, Usage, extract_json, json_request  # noqa: F401  (re-exported)
+from sovereign.adapters.nim_wire import check_endpoint as wire_check_endpoint
 from sovereign.graph.configuration import Configuration
 from sovereign.redact import redact
 
@@ -94,6 +96,31 @@ def _wait(state: RetryCallState) -> float:
     return wait_exponential_jitter(multiplier=0.5, max=10.0)(state)
 
 
+class _FirstAttempt:
+    """The retry state after one failed attempt, as :func:`_wait` reads it."""
+
+    attempt_number = 1
+
+    def __init__(self, error: BaseException):
+        from concurrent.futures import Future
+
+        self.outcome = Future()
+        self.outcome.set_exception(error)
+
+
+def prior_error(prior: PriorAttempt) -> BaseException:
+    """The exception the langchain client would have raised for a failed first attempt."""
+    import requests
+
+    if prior.status is not None:
+        return NimHttpError(prior.status, prior.retry_after)
+    if prior.failure == "timeout":
+        return requests.Timeout("NIM request timed out")
+    if prior.failure == "connect":
+        return requests.ConnectionError("Connection refused")
+    return json.JSONDecodeError("Expecting value", "", 0)
+
+
 def _raise_on_error(response, *args, **kwargs):
     if response.status_code == 429 or response.status_code >= 500:
         raise NimHttpError(response.status_code, parse_retry_after(response.headers.get("Retry-After")))
@@ -108,26 +135,6 @@ def _session():
     return session
 
 
-@dataclass
-class Usage:
-    requests: int = 0
-    chat_requests: int = 0
-    embed_requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    failures: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **kw: int) -> None:
-        with self.lock:
-            for k, v in kw.items():
-                setattr(self, k, getattr(self, k) + v)
-
-    def snapshot(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("requests", "chat_requests", "embed_requests", "prompt_tokens", "completion_tokens", "failures")}
-
-
-USAGE = Usage()
 _semaphores: dict[int, threading.BoundedSemaphore] = {}
 _sem_lock = threading.Lock()
 
@@ -137,16 +144,6 @@ def _slot(n: int) -> threading.BoundedSemaphore:
         if n not in _semaphores:
             _semaphores[n] = threading.BoundedSemaphore(n)
         return _semaphores[n]
-
-
-def extract_json(text: str) -> str:
-    """The JSON object in a model reply (code fences and prose around it removed)."""
-    text = text.strip()
-    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, flags=re.S)
-    if fenced:
-        text = fenced.group(1).strip()
-    start, end = text.find("{"), text.rfind("}")
-    return text[start : end + 1] if start != -1 and end > start else text
 
 
 class NimClient:
@@ -170,7 +167,11 @@ class NimClient:
         chat = ChatNVIDIA(model=self.cfg.chat_model, temperature=0.0, max_completion_tokens=self.cfg.max_output_tokens, **common)
         embeddings = NVIDIAEmbeddings(model=self.cfg.embed_model, truncate="END", max_batch_size=EMBED_BATCH, **common)
         for client in (chat._client, embeddings._client):
-            client.get_session_fn = _session
+            # the clients ask for a new requests.Session per request, i.e. a new connection (and a
+            # TLS handshake with a remote NIM) each time; a pair serves one request at a time, so
+            # each of its clients keeps one session and reuses its connections
+            session = _session()
+            client.get_session_fn = lambda session=session: session
         return chat, embeddings
 
     def _acquire(self):
@@ -196,7 +197,7 @@ class NimClient:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _call(self, fn, kind: str):
+    def _call(self, fn, kind: str, prior: PriorAttempt | None = None):
         from sovereign.concurrency import remaining
 
         def before_attempt(pair) -> None:
@@ -207,7 +208,17 @@ class NimClient:
             for client in (pair[0]._client, pair[1]._client):
                 client.timeout = self.cfg.nim_timeout_seconds if left is None else max(0.5, min(self.cfg.nim_timeout_seconds, left))
 
-        attempts = stop_after_attempt(self.cfg.nim_max_attempts)
+        budget = self.cfg.nim_max_attempts
+        if prior is not None:  # the first attempt was made elsewhere (adapters/nim_wire.py) and failed
+            budget -= 1
+            error = prior_error(prior)
+            left = remaining()
+            wait = _wait(_FirstAttempt(error))
+            if not _retryable(error) or budget <= 0 or (left is not None and wait >= left):
+                USAGE.add(failures=1)
+                raise NimError(f"NIM {kind} call failed: {one_line_error(error)}")
+            time.sleep(wait)
+        attempts = stop_after_attempt(budget)
 
         def stop(state: RetryCallState) -> bool:
             # stop after the attempts, or when the next wait would end after the run's deadline
@@ -237,25 +248,24 @@ class NimClient:
 
     # ------------------------------------------------------------------ chat
 
-    def chat(self, messages: list[tuple[str, str]], response_format: dict | None = None) -> str:
+    def chat(self, messages: list[tuple[str, str]], response_format: dict | None = None, prior: PriorAttempt | None = None) -> str:
         kwargs = {"response_format": response_format} if response_format else {}
-        reply = self._call(lambda pair: pair[0].invoke(messages, **kwargs), "chat")
+        reply = self._call(lambda pair: pair[0].invoke(messages, **kwargs), "chat", prior)
         usage = getattr(reply, "usage_metadata", None) or {}
         USAGE.add(prompt_tokens=int(usage.get("input_tokens", 0)), completion_tokens=int(usage.get("output_tokens", 0)))
         return reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
 
-    def chat_json(self, system: str, user: str, model: type[M]) -> M | None:
+    def chat_json(self, system: str, user: str, model: type[M], prior: PriorAttempt | None = None) -> M | None:
         """Ask for a JSON object matching ``model``; one repair attempt; ``None`` if it never parses.
 
-        Network failures raise :class:`NimError` (the caller decides whether to fall back)."""
-        json_schema = model.model_json_schema()
-        schema = json.dumps(json_schema, separators=(",", ":"))
-        system = f"{system}\n\nAnswer with ONE JSON object and nothing else. JSON Schema of the answer:\n{schema}"
-        # OpenAI-style structured output, which NIM serves (guided decoding); the schema is also in
-        # the prompt for servers that ignore response_format
-        response_format = {"type": "json_schema", "json_schema": {"name": model.__name__, "schema": json_schema, "strict": True}}
-        messages = [("system", system), ("user", user)]
-        content = self.chat(messages, response_format)
+        Network failures raise :class:`NimError` (the caller decides whether to fall back).
+        ``prior``: the call's first attempt was already made (the CLI's early planner request) and
+        did not give a valid reply — its reply is repaired, or its failure counts as an attempt."""
+        messages, response_format = json_request(system, user, model)
+        if prior is not None and prior.content is not None:
+            content = prior.content
+        else:
+            content = self.chat(messages, response_format, prior)
         try:
             return model.model_validate_json(extract_json(content))
         except (ValidationError, ValueError) as exc:
@@ -317,20 +327,11 @@ _clients_lock = threading.Lock()
 
 
 def check_endpoint(cfg: Configuration) -> None:
-    """Never send the API key to an endpoint chosen per run (e.g. by a graph-API caller): with
-    NVIDIA_API_KEY set, ``nim_base_url`` must equal the operator's NVIDIA_BASE_URL, unless the
-    operator allows per-run endpoints with SOVEREIGN_ALLOW_RUN_ENDPOINTS=1."""
-    env_url = os.environ.get("NVIDIA_BASE_URL") or None
-    if (
-        os.environ.get("NVIDIA_API_KEY")
-        and cfg.nim_base_url
-        and cfg.nim_base_url.rstrip("/") != (env_url or "").rstrip("/")
-        and os.environ.get("SOVEREIGN_ALLOW_RUN_ENDPOINTS") != "1"
-    ):
-        raise NimError(
-            "refusing to send NVIDIA_API_KEY to a nim_base_url set for this run; set NVIDIA_BASE_URL in the "
-            "environment instead (or SOVEREIGN_ALLOW_RUN_ENDPOINTS=1)"
-        )
+    """See :func:`sovereign.adapters.nim_wire.check_endpoint`; raises :class:`NimError`."""
+    try:
+        wire_check_endpoint(cfg)
+    except EndpointRefused as exc:
+        raise NimError(str(exc)) from None
 
 
 def nim_client(cfg: Configuration) -> NimClient:

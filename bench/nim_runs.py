@@ -7,9 +7,11 @@ L added to every request).
     local index are ready: the first run pays the lazy imports and tables of the kernel
     (``cold_process``), the next ``--repeat`` runs are warm (``warm_runs``: same question, another
     fresh cache folder each, so every request is made again). Reports wall time, requests, tokens, the request timeline (idle gaps
-    between waves = CPU on the critical path) and the critical-path lower bound (below). For
-    information (``--cli``), the same run as ``sovereign research --provider nim`` in a new process
-    (interpreter start, imports and the local index build included).
+    between waves = CPU on the critical path) and the critical-path lower bound (below). With
+    ``--cli-latency L`` (repeatable), also the same run as a user starts it,
+    ``sovereign research --provider nim`` in new processes against a fake NIM with latency L
+    (interpreter start and imports on the clock; the local index prebuilt, as ``make install``
+    does; ``--cli-repeat`` runs each).
 
 ``python -m bench.nim_runs cache``
     The same run twice with the same cache folder, sources local + arXiv + OpenAlex (loopback
@@ -239,24 +241,48 @@ def one_run(nim, question: str, cache_dir: Path, latency: float, **config) -> di
     }
 
 
-def cli_run(nim, question: str, cache_dir: Path, latency: float) -> dict:
-    """The same run as a user starts it: ``sovereign research ... --provider nim`` in a new process
-    (interpreter start, imports and the local index build are on the clock)."""
+def cli_runs(question: str, scratch: Path, latency: float, repeat: int) -> dict:
+    """The run as a user starts it: ``sovereign research ... --provider nim`` in a new process, so
+    interpreter start and imports are on the clock. The local index is built beforehand
+    (``sovereign index``, as ``make install`` does for the bundled corpus); each run starts with an
+    empty embeddings cache, so every request is made again. Own fake NIM (in its own process) at
+    ``latency``."""
+    import statistics
     import subprocess
 
     nim_server, _ = _fakes()
     exe = str(Path(sys.executable).with_name("sovereign"))
-    env = {**os.environ, "SOVEREIGN_CACHE_DIR": str(cache_dir), "NVIDIA_BASE_URL": nim.url}
-    nim.clear()
-    t0 = time.perf_counter()
-    proc = subprocess.run([exe, "research", question, "--provider", "nim", "--sources", "local", "--out", str(cache_dir / "out"), "--quiet"],
-                          env=env, capture_output=True, text=True, timeout=300)
-    wall = time.perf_counter() - t0
-    records = nim.records()
-    cp = critical_path(records, question, latency, 8, nim_server.role_of)
-    cp.pop("observed_waves")
-    return {"exit_code": proc.returncode, "wall_seconds": round(wall, 3), "requests": len(records), "bound_seconds": cp["bound_seconds"],
-            "ratio": round(wall / cp["bound_seconds"], 3) if cp["bound_seconds"] else None, "stderr_tail": proc.stderr.strip()[-300:]}
+    cache_dir = scratch / f"cli-cache-{latency:g}"
+    env = {k: v for k, v in os.environ.items() if k not in ("NVIDIA_API_KEY", "NVIDIA_BASE_URL")}
+    env["SOVEREIGN_CACHE_DIR"] = str(cache_dir)
+    subprocess.run([exe, "index", "--quiet"], env=env, check=True, timeout=300)
+    runs = []
+    with RemoteNim(latency) as nim:
+        env["NVIDIA_BASE_URL"] = nim.url
+        for i in range(repeat):
+            for leftover in cache_dir.glob("cache.sqlite3*"):
+                leftover.unlink()
+            nim.clear()
+            t0_wall, t0 = time.time(), time.perf_counter()
+            proc = subprocess.run([exe, "research", question, "--provider", "nim", "--sources", "local", "--out", str(scratch / f"cli-out-{i}"), "--quiet"],
+                                  env=env, capture_output=True, text=True, timeout=300)
+            wall = time.perf_counter() - t0
+            records = nim.records()
+            cp = critical_path(records, question, latency, 8, nim_server.role_of)
+            waves, prev_end = [], t0_wall
+            for w in cp.pop("observed_waves"):
+                waves.append({"gap_before_s": round(w["start"] - prev_end, 3), "duration_s": round(w["end"] - w["start"], 3), "kinds": w["kinds"]})
+                prev_end = w["end"]
+            runs.append({
+                "exit_code": proc.returncode, "wall_seconds": round(wall, 3), "requests": len(records), "bound_seconds": cp["bound_seconds"],
+                "ratio": round(wall / cp["bound_seconds"], 3) if cp["bound_seconds"] else None,
+                "first_request_after_s": round(min(r.start for r in records) - t0_wall, 3) if records else None,
+                "tail_after_last_request_s": round(t0_wall + wall - prev_end, 3),
+                "waves": waves, "stderr_tail": proc.stderr.strip()[-300:],
+            })
+    ratios = [r["ratio"] for r in runs if r["ratio"]]
+    return {"latency_s": latency, "runs": runs, "median_ratio": statistics.median(ratios) if ratios else None,
+            "median_wall_seconds": statistics.median(r["wall_seconds"] for r in runs), "median_bound_seconds": statistics.median(r["bound_seconds"] for r in runs)}
 
 
 def _prepare(corpus_path: str | None) -> float:
@@ -286,8 +312,8 @@ def critical_path_main(args) -> dict:
         out["warm_runs"] = [
             one_run(nim, QUESTION, scratch / f"run-warm-{i}", args.latency, sources=["local"]) for i in range(args.repeat)
         ]
-        if args.cli:
-            out["cli_new_process"] = cli_run(nim, QUESTION, scratch / "run-cli", args.latency)
+    for latency in args.cli_latency or []:
+        out.setdefault("cli_new_process", []).append(cli_runs(QUESTION, scratch, latency, args.cli_repeat))
     shutil.rmtree(scratch, ignore_errors=True)
     return out
 
@@ -336,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("which", choices=["critical-path", "cache", "serve"])
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--repeat", type=int, default=3, help="warm runs after the first (critical-path)")
-    parser.add_argument("--cli", action="store_true", help="also time `sovereign research --provider nim` in a new process")
+    parser.add_argument("--cli-latency", type=float, action="append", metavar="L",
+                        help="also time `sovereign research --provider nim` in new processes against a fake NIM with latency L (repeatable)")
+    parser.add_argument("--cli-repeat", type=int, default=3, help="new-process runs per --cli-latency")
     parser.add_argument("--work", default=None, help="scratch folder (default: a temporary folder)")
     args = parser.parse_args(argv)
     if args.which == "serve":

@@ -87,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-revision-rounds", type=int, metavar="N", help="as for research")
     b.add_argument("--quiet", action="store_true", help="no progress output")
 
+    ix = sub.add_parser(
+        "index",
+        help="build (or check) the local search index of a corpus ahead of the first run",
+        description="Build the local corpus' search index (TF-IDF + LSA embeddings in FAISS) into the cache folder "
+        "($SOVEREIGN_CACHE_DIR or ~/.cache/sovereign), so that the first research run only loads it. "
+        "A current index is loaded, not rebuilt. `make install` runs this for the bundled corpus.",
+    )
+    ix.add_argument("--corpus", metavar="FILE", help="JSONL corpus (default: the bundled corpus)")
+    ix.add_argument("--quiet", action="store_true", help="print nothing on success")
+
     sc = sub.add_parser("schema", help="print the JSON Schema of report.json", description="Print the JSON Schema of report.json (generated from the pydantic Report model).")
     sc.add_argument("--out", metavar="FILE", help="write it to FILE instead of stdout")
 
@@ -216,9 +226,9 @@ def _cmd_research(args: argparse.Namespace) -> int:
     folder, meta, cfg, payload = _prepare_research(args)
     if not args.resume and cfg.resolved_provider() == "nim":
         # the planner's call needs only the question: send it while the graph is being imported
-        from sovereign.prompts.planner import prefetch_plan
+        from sovereign.llm import prefetch_planner
 
-        prefetch_plan(meta.question, cfg)
+        prefetch_planner(meta.question, cfg)
     from sovereign.graph.builder import build_graph
     from sovereign.graph.state import Report
     from sovereign.output import write_report
@@ -371,6 +381,27 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_index(args: argparse.Namespace) -> int:
+    from sovereign.adapters.corpus import CorpusError, load_corpus
+    from sovereign.graph.configuration import Configuration
+
+    try:
+        corpus = load_corpus(args.corpus)
+    except CorpusError as exc:
+        raise UsageError(str(exc)) from None
+    from sovereign.adapters.local_source import searcher_for
+
+    searcher = searcher_for(corpus, Configuration().offline_embed_dim)
+    for note in searcher.notes:
+        print(f"{PROG}: {note}", file=sys.stderr)
+    if searcher.cache_path is None or not searcher.cache_path.is_dir():
+        print(f"{PROG}: error: the index could not be saved in the cache folder (see above)", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"{searcher.source} the index of {len(corpus.papers)} papers in {searcher.seconds:.1f} s: {searcher.cache_path}")
+    return 0
+
+
 def report_schema() -> dict:
     from sovereign.graph.state import Report
 
@@ -438,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        return {"research": _cmd_research, "batch": _cmd_batch, "schema": _cmd_schema, "eval": _cmd_eval}[args.command](args)
+        return {"research": _cmd_research, "batch": _cmd_batch, "schema": _cmd_schema, "eval": _cmd_eval, "index": _cmd_index}[args.command](args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

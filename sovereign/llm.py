@@ -21,34 +21,49 @@ _prefetched: dict[tuple[str, str, str], Future] = {}
 _prefetch_lock = threading.Lock()
 
 
-def prefetch(make_client, system: str, user: str, model: type[M], what: str) -> None:
-    """Start a structured call now, in a background thread, so that a later :func:`structured` call
-    with the same prompts finds it under way (used to overlap the first model call of a run with
-    start-up work such as imports and index loading)."""
+def prefetch(call, system: str, user: str, model: type[M]) -> None:
+    """Run ``call()`` — the first attempt of a structured call, returning the parsed reply, a
+    :class:`~sovereign.adapters.nim_wire.PriorAttempt` or ``None`` — now, in a background thread,
+    so that a later :func:`structured` call with the same prompts finds its answer under way (or
+    continues from the failed attempt; ``None``: makes the whole call). Used to overlap the first
+    model call of a run with start-up work (imports, index loading)."""
     key = (system, user, model.__name__)
-
-    def run():
-        return structured(make_client(), system, user, model, what, use_prefetched=False)
-
     with _prefetch_lock:
         if key not in _prefetched:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sovereign-prefetch")
-            _prefetched[key] = pool.submit(run)
+            _prefetched[key] = pool.submit(call)
             pool.shutdown(wait=False)
 
 
+def prefetch_planner(question: str, cfg) -> None:
+    """Send the planner's model call right away — it needs nothing but the question — straight over
+    HTTP (:mod:`sovereign.adapters.nim_wire`, which imports nothing heavy), so that the model's
+    latency overlaps the process's start-up; the plan node picks up the answer."""
+    from sovereign.adapters.nim_wire import first_attempt
+    from sovereign.prompts.planner import PlannerReply, planner_prompts
+
+    system, user = planner_prompts(question, cfg)
+    timeout = min(cfg.nim_timeout_seconds, cfg.deadline_seconds)
+    prefetch(lambda: first_attempt(cfg, system, user, PlannerReply, timeout), system, user, PlannerReply)
+
+
 def structured(
-    client, system: str, user: str, model: type[M], what: str, use_prefetched: bool = True
+    client, system: str, user: str, model: type[M], what: str
 ) -> tuple[M | None, str | None]:
+    """The parsed reply (a prefetched one if :func:`prefetch` sent these prompts), or ``None`` and
+    a note; see the module docstring."""
     from sovereign.adapters.nim import NimError
 
-    if use_prefetched:
-        with _prefetch_lock:
-            future = _prefetched.pop((system, user, model.__name__), None)
-        if future is not None:
-            return future.result()
+    prior = None
+    with _prefetch_lock:
+        future = _prefetched.pop((system, user, model.__name__), None)
+    if future is not None:
+        answer = future.result()
+        if isinstance(answer, BaseModel):
+            return answer, None
+        prior = answer  # how the first attempt failed (or None: make the whole call here)
     try:
-        result = client.chat_json(system, user, model)
+        result = client.chat_json(system, user, model, prior) if prior is not None else client.chat_json(system, user, model)
     except NimError as exc:
         return None, f"{what}: {exc}; used the offline algorithm instead."
     if result is None:

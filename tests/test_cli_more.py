@@ -107,3 +107,22 @@ def test_progress_on_a_terminal_is_rich(tmp_path):
     assert proc.returncode == 0
     assert "\x1b[" in text  # ANSI styling from rich
     assert "plan" in text and "planned 4 queries" in text and "[plan]" not in text
+
+
+def test_index_builds_the_local_index_once_and_then_loads_it(tmp_path):
+    env = {"SOVEREIGN_CACHE_DIR": str(tmp_path / "cache")}
+    first = run_cli("index", env=env)
+    assert first.returncode == 0, first.stderr
+    assert re.match(r"^built the index of 379 papers in [0-9.]+ s: .*local-index", first.stdout)
+    folder = first.stdout.strip().split(": ", 1)[1]
+    assert (tmp_path / "cache" / "local-index").is_dir() and folder.startswith(str(tmp_path / "cache"))
+    manifest = tmp_path / "cache" / "local-index" / folder.rsplit("/", 1)[1] / "manifest.json"
+    built_at = manifest.stat().st_mtime_ns
+    again = run_cli("index", env=env)
+    assert again.returncode == 0 and again.stdout.startswith("loaded the index of 379 papers")
+    # the next research run loads it too: the saved index is not rewritten
+    run = run_cli("research", ACCEPT_QUESTION, "--provider", "offline", "--out", str(tmp_path / "out"), "--max-revision-rounds", "0", env=env)
+    assert run.returncode == 0, run.stderr
+    assert manifest.stat().st_mtime_ns == built_at
+    bad = run_cli("index", "--corpus", str(tmp_path / "missing.jsonl"), env=env)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "missing.jsonl" in bad.stderr

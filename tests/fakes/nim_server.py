@@ -100,8 +100,20 @@ class FakeNim:
             def log_message(self, *args):
                 pass
 
+            pending: Record | None = None
+
+            def _record(self) -> None:
+                """Log the model request being answered — before its answer is written, so that a
+                client never sees an answer whose request is not in ``records`` yet."""
+                if self.pending is not None:
+                    self.pending.end = time.time()
+                    with owner.lock:
+                        owner.records.append(self.pending)
+                    self.pending = None
+
             def _reply(self, status: int, payload, headers: dict | None = None):
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self._record()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -148,6 +160,7 @@ class FakeNim:
                     body = {}
                 path = "embeddings" if self.path.endswith("/embeddings") else "chat" if self.path.endswith("/chat/completions") else "other"
                 fault = owner._take_fault(path)
+                self.pending = Record(path, start, start, body, self.headers.get("Authorization"))
                 if owner.latency:
                     time.sleep(owner.latency)
                 if fault and fault.delay:
@@ -164,8 +177,7 @@ class FakeNim:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 finally:
-                    with owner.lock:
-                        owner.records.append(Record(path, start, time.time(), body, self.headers.get("Authorization")))
+                    self._record()  # when no answer was written
 
         self.models = ["meta/llama-3.3-70b-instruct", "nvidia/nv-embedqa-e5-v5"]
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
