@@ -85,12 +85,27 @@ def nim_claims(client, paper: Paper, question: str, k: int) -> tuple[list[str] |
     return (cleaned, None) if cleaned else (None, f"Claim extractor ({paper.id}): the model returned no usable claim; used the offline algorithm instead.")
 
 
+def warm_evidence_index(state: ResearchState, cfg: Configuration) -> None:
+    """Start building the verifier's evidence index over the ranked papers (it needs the papers, not
+    the claims); the verifier picks it up (:func:`sovereign.evidence.evidence_index`)."""
+    from sovereign.adapters.models import embedder_for
+    from sovereign.evidence import prepare_evidence_index
+
+    try:
+        embedder = embedder_for(cfg)
+    except Exception:  # the verifier meets and reports the problem itself
+        return
+    prepare_evidence_index([r.paper for r in state.papers], embedder)
+
+
 def extract(state: ResearchState, runtime: Runtime[Configuration]) -> dict:
     from sovereign.adapters.models import chat_client
     from sovereign.llm import model_label
 
     cfg = Configuration.from_runtime(runtime)
     client = chat_client(cfg)
+    if cfg.verify_method == "evidence" and client is not None:
+        warm_evidence_index(state, cfg)  # CPU work in the background while the model call is out
     dropped = {normalize(t) for t in state.dropped_claims}
     targets = [r.paper for r in state.papers[: cfg.extract_papers]]
     notes: list[str] = []

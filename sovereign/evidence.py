@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -54,6 +56,7 @@ _OPPOSITE = {a: b for a, b in OPPOSITES} | {b: a for a, b in OPPOSITES}
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "er", "es", "ed", "s", "ly")
 
 
+@lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     for suffix in _SUFFIXES:
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
@@ -61,8 +64,10 @@ def stem(word: str) -> str:
     return word
 
 
-def stems(text: str) -> set[str]:
-    return {stem(t) for t in content_tokens(text)}
+@lru_cache(maxsize=1 << 14)
+def stems(text: str) -> frozenset[str]:
+    """The text's content-word stems (memoised: passages and papers are compared with every claim)."""
+    return frozenset(stem(t) for t in content_tokens(text))
 
 
 @dataclass(frozen=True)
@@ -361,6 +366,54 @@ class EvidenceIndex:
         return out
 
 
+_indexes: dict[tuple, Future] = {}
+_indexes_lock = threading.Lock()
+
+
+def _index_key(papers: Sequence[Paper], embedder: Embedder | None, reference: Sequence[Paper] | None) -> tuple:
+    ref = None if reference is None else tuple((p.id, p.text) for p in reference)
+    return tuple((p.id, p.text) for p in papers), id(embedder) if embedder is not None else None, ref
+
+
+def prepare_evidence_index(papers: Sequence[Paper], embedder: Embedder | None, reference: Sequence[Paper] | None = None) -> None:
+    """Start building the evidence index of ``papers`` in a background thread (in a copy of the
+    caller's context, so the run's deadline applies), for :func:`evidence_index` to pick up: the
+    extractor calls this before its model call, so the verifier finds the index ready instead of
+    building it after the claims arrive."""
+    import contextvars
+
+    key = _index_key(papers, embedder, reference)
+    with _indexes_lock:
+        if key in _indexes:
+            return
+        while len(_indexes) >= 4:
+            _indexes.pop(next(iter(_indexes)))
+        future: Future = Future()
+        _indexes[key] = future
+    papers, context = list(papers), contextvars.copy_context()
+
+    def build() -> None:
+        try:
+            future.set_result(context.run(EvidenceIndex, papers, embedder, reference))
+        except BaseException as exc:  # the verifier rebuilds and meets the error itself
+            future.set_exception(exc)
+
+    threading.Thread(target=build, name="sovereign-evidence-index", daemon=True).start()
+
+
+def evidence_index(papers: Sequence[Paper], embedder: Embedder | None, reference: Sequence[Paper] | None = None) -> "EvidenceIndex":
+    """The evidence index of ``papers``: the one :func:`prepare_evidence_index` started, else built now."""
+    key = _index_key(papers, embedder, reference)
+    with _indexes_lock:
+        future = _indexes.pop(key, None)
+    if future is not None:
+        try:
+            return future.result()
+        except Exception:
+            pass
+    return EvidenceIndex(papers, embedder, reference)
+
+
 def verify_with_evidence(
     claims: Sequence[Claim],
     papers: Sequence[Paper],
@@ -373,7 +426,7 @@ def verify_with_evidence(
     """The evidence verifier: offline deterministic scorer, or the NIM judge when ``client`` is
     given (per claim, falling back to the offline label when the judge fails)."""
     cal = calibration or load_calibration()
-    index = EvidenceIndex(papers, embedder, reference)
+    index = evidence_index(papers, embedder, reference)
     scored = index.score_claims(claims, cal.params)
     vectors = [index.claim_vector(c, ind) for c, (ind, _) in zip(claims, scored)]
     offline = [verification_from_scored(c, ind, own, cal, v) for c, (ind, own), v in zip(claims, scored, vectors)]

@@ -151,3 +151,44 @@ def test_the_shipped_calibration_is_what_the_calibrate_command_fits(tmp_path):
         return a == b
 
     assert close(fitted, shipped)
+
+
+def test_an_index_prepared_in_the_background_is_the_one_the_verifier_uses(monkeypatch):
+    from sovereign import evidence
+    from sovereign.adapters.corpus import load_corpus
+
+    papers = load_corpus().papers[:6]
+    built = []
+    real = evidence.EvidenceIndex
+
+    class Counting(real):
+        def __init__(self, *a, **kw):
+            built.append(1)
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(evidence, "EvidenceIndex", Counting)
+    evidence.prepare_evidence_index(papers, None)
+    evidence.prepare_evidence_index(papers, None)  # already under way: not started twice
+    index = evidence.evidence_index(papers, None)
+    assert isinstance(index, real) and len(built) == 1
+    assert {p.paper_id for p in index.passages} == {p.id for p in papers}
+    evidence.evidence_index(papers[:5], None)  # another paper set: built now
+    assert len(built) == 2
+
+
+def test_a_failed_background_build_is_rebuilt_and_fails_in_the_caller():
+    from sovereign import evidence
+    from sovereign.adapters.corpus import load_corpus
+
+    class Broken:
+        calls = 0
+
+        def embed_documents(self, texts):
+            Broken.calls += 1
+            raise RuntimeError("embeddings endpoint down")
+
+    papers, embedder = load_corpus().papers[:4], Broken()
+    evidence.prepare_evidence_index(papers, embedder)
+    with pytest.raises(RuntimeError, match="endpoint down"):
+        evidence.evidence_index(papers, embedder)
+    assert Broken.calls == 2
