@@ -80,9 +80,38 @@ _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 _URL = re.compile(r"\b(https?://|www\.)\S+", re.I)
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _needs(*groups: set[str]):
+    """A pattern can only match when the text has a word of every group."""
+    return lambda low, words: all(words & g for g in groups)
+
+
+_PREFILTERS = (
+    _needs({"ignore", "disregard", "forget", "override", "bypass"}, {"instruction", "instructions", "prompt", "prompts", "rules", "guidelines", "directions", "directives"}),
+    _needs({"print", "reveal", "show", "output", "repeat", "leak", "display", "disclose", "tell", "share"}, {"prompt", "instructions", "rules"}),
+    _needs({"score", "rate", "grade", "mark", "give", "assign"}, {"10", "ten"}),
+    _needs({"score", "rate", "grade"}, {"10", "ten"}),
+    _needs({"give", "assign", "award"}, {"maximum", "highest", "perfect", "full", "top"}, {"score", "scores", "marks", "rating"}),
+    _needs({"call", "visit", "open", "fetch", "browse", "go", "navigate", "curl", "ping", "post", "send"}, {"url", "link", "endpoint", "webhook"}),
+    lambda low, words: bool(words & {"call", "fetch", "curl", "ping", "post", "send"}) and ("http" in low or "www." in low),
+    _needs({"you"}, {"are"}, {"now"}),
+    _needs({"new", "updated"}, {"instruction", "instructions"}),
+    lambda low, words: ":" in low and bool(words & {"system", "assistant"}),
+)
+"""Per pattern of :data:`INSTRUCTION_PATTERNS`, a word test that holds whenever the pattern can
+match: most texts fail them all, and the regexes (0.2 ms a summary) run only where one holds —
+reading a 100k-paper corpus sanitises every record (tests/test_injection.py checks the two agree)."""
+
+
 def looks_like_instruction(text: str) -> bool:
     """True when ``text`` carries an instruction addressed to an AI system."""
-    return any(p.search(text or "") for p in INSTRUCTION_PATTERNS)
+    if not text:
+        return False
+    low = text.lower()
+    words = set(_WORD.findall(low))
+    return any(test(low, words) and p.search(text) for test, p in zip(_PREFILTERS, INSTRUCTION_PATTERNS))
 
 
 def strip_instructions(text: str) -> tuple[str, int]:
