@@ -166,12 +166,19 @@ class NimClient:
             common["base_url"] = self.cfg.nim_base_url
         chat = ChatNVIDIA(model=self.cfg.chat_model, temperature=0.0, max_completion_tokens=self.cfg.max_output_tokens, **common)
         embeddings = NVIDIAEmbeddings(model=self.cfg.embed_model, truncate="END", max_batch_size=EMBED_BATCH, **common)
+        reuse = (self.cfg.nim_base_url or "https://").lower().startswith("https://")
         for client in (chat._client, embeddings._client):
-            # the clients ask for a new requests.Session per request, i.e. a new connection (and a
-            # TLS handshake with a remote NIM) each time; a pair serves one request at a time, so
-            # each of its clients keeps one session and reuses its connections
-            session = _session()
-            client.get_session_fn = lambda session=session: session
+            if reuse:
+                # the clients ask for a new requests.Session per request, i.e. a new connection and
+                # a TLS handshake (several round trips to a remote NIM) each time; a pair serves one
+                # request at a time, so each of its clients keeps one session and its connections
+                session = _session()
+                client.get_session_fn = lambda session=session: session
+            else:
+                # plain HTTP (a self-hosted NIM): connecting costs one round trip, and a kept-alive
+                # connection can stall 40 ms per answer on Nagle + delayed ACK when the server writes
+                # headers and body separately (as Python's http.server does)
+                client.get_session_fn = _session
         return chat, embeddings
 
     def _acquire(self):
