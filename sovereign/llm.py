@@ -39,6 +39,9 @@ def prefetch_planner(question: str, cfg) -> None:
     """Send the planner's model call right away — it needs nothing but the question — straight over
     HTTP (:mod:`sovereign.adapters.nim_wire`, which imports nothing heavy), so that the model's
     latency overlaps the process's start-up; the plan node picks up the answer."""
+    import httpx  # noqa: F401  (imported here, before the thread starts, so the request leaves at once)
+
+    import sovereign.adapters.http  # noqa: F401
     from sovereign.adapters.nim_wire import first_attempt
     from sovereign.prompts.planner import PlannerReply, planner_prompts
 
