@@ -77,6 +77,16 @@ def machine_info() -> dict:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    def _bytecode() -> str:
+        # `make install` compiles the installed packages' and the project's .pyc files; Python reads
+        # them even when PYTHONDONTWRITEBYTECODE forbids writing new ones
+        import importlib.util
+
+        spec = importlib.util.find_spec("langgraph.graph.state")
+        compiled = bool(spec and spec.origin and os.path.exists(importlib.util.cache_from_source(spec.origin)))
+        writes = "not written (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "written"
+        return f"installed .pyc {'present' if compiled else 'absent'}; new .pyc {writes}"
+
     return {
         "cpu_count": os.cpu_count(),
         "cpus_usable": usable,
@@ -85,7 +95,7 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "packages": versions,
-        "bytecode_cache": "disabled (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "enabled",
+        "bytecode_cache": _bytecode(),
         "git": _git(),
     }
 

@@ -8,10 +8,11 @@
 * ``help``: ``sovereign --help``, the median of 5 new processes.
 
 Python's bytecode cache matters for a new process: with ``PYTHONDONTWRITEBYTECODE`` set (as in
-some sandboxes) every import is compiled from source each time. The runs are measured as the
-environment is, and again with a bytecode cache in a private folder (``PYTHONPYCACHEPREFIX``,
-warmed by one run) — what an install that compiles bytecode gives (``pip install`` does by
-default; ``uv pip sync --compile-bytecode``).
+some sandboxes) a module without a compiled ``.pyc`` is compiled from source on every import.
+``make install`` compiles the installed packages (``uv pip sync --compile-bytecode``) and the
+project (``compileall``). The runs are measured as the environment is, and again with a bytecode
+cache in a private folder (``PYTHONPYCACHEPREFIX``, warmed by one run): equal times mean the
+install's bytecode is complete.
 
 ``python -m bench.offline_e2e`` prints one JSON object.
 """
