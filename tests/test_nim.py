@@ -182,3 +182,19 @@ def test_the_key_is_never_sent_to_an_endpoint_chosen_per_run(nim, monkeypatch):
     with FakeNim() as other:
         run_research(ACCEPT_QUESTION, nim_base_url=other.url, max_revision_rounds=0, n_queries=2)
         assert other.count() > 0
+
+
+def test_a_second_cli_process_finds_the_first_ones_embeddings(nim, tmp_path):
+    """The console script skips the interpreter's teardown (os._exit): everything must already be
+    committed by then. A second `sovereign research` process with the same cache folder makes no
+    embedding request (FAKE model, real HTTP)."""
+    env = {"NVIDIA_BASE_URL": nim.url, "SOVEREIGN_CACHE_DIR": str(tmp_path / "cache"), "SOVEREIGN_STATE_DIR": str(tmp_path / "state")}
+    args = ["research", "How does LoRA reduce the number of trainable parameters?", "--provider", "nim", "--max-revision-rounds", "0", "--quiet"]
+    first = run_cli(*args, "--out", str(tmp_path / "a"), env=env)
+    assert first.returncode == 0, first.stderr
+    embeds_first = nim.count("embeddings")
+    assert embeds_first > 0
+    second = run_cli(*args, "--out", str(tmp_path / "b"), env=env)
+    assert second.returncode == 0, second.stderr
+    assert nim.count("embeddings") == embeds_first
+    assert (tmp_path / "b" / "report.json").is_file() and (tmp_path / "b" / "references.bib").is_file()
