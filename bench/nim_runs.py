@@ -13,6 +13,11 @@ L added to every request).
     (interpreter start and imports on the clock; the local index prebuilt, as ``make install``
     does; ``--cli-repeat`` runs each).
 
+``python -m bench.nim_runs api --latency 0.3``
+    The run through the graph API: a real ``langgraph dev`` server configured for the fake NIM,
+    runs made with langgraph-sdk (``runs.wait``) and timed at the client; ``cache: false`` in the
+    run's context, so each run requests every embedding.
+
 ``python -m bench.nim_runs cache``
     The same run twice with the same cache folder, sources local + arXiv + OpenAlex (loopback
     servers speaking their APIs, from ``tests/fakes/sources.py``): counts embedding and search
@@ -285,6 +290,97 @@ def cli_runs(question: str, scratch: Path, latency: float, repeat: int) -> dict:
             "median_wall_seconds": statistics.median(r["wall_seconds"] for r in runs), "median_bound_seconds": statistics.median(r["bound_seconds"] for r in runs)}
 
 
+def api_runs(question: str, scratch: Path, latency: float, repeat: int) -> dict:
+    """The run through the deployed surface: a real ``langgraph dev`` server (graph API) started
+    with ``NVIDIA_BASE_URL`` pointing at a fake NIM with latency L; each run is one
+    ``runs.wait`` call of langgraph-sdk (a thread-less run), timed at the client. The first run
+    pays the server's lazy loading of the graph; the next ``repeat`` runs are warm. Each run passes
+    ``cache: false`` in its context, so every embedding is requested again."""
+    import asyncio
+    import json as _json
+    import socket
+    import statistics
+    import subprocess
+    import urllib.request
+
+    import langgraph_sdk
+
+    nim_server, _ = _fakes()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    workdir = scratch / f"api-{latency:g}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg = _json.loads((REPO / "langgraph.json").read_text())
+    cfg["dependencies"] = [str(REPO)]
+    cfg["graphs"] = {name: str(REPO / spec.lstrip("./").split(":")[0]) + ":" + spec.split(":")[1] for name, spec in cfg["graphs"].items()}
+    (workdir / "langgraph.json").write_text(_json.dumps(cfg))
+    runs = []
+    with RemoteNim(latency) as nim:
+        env = {k: v for k, v in os.environ.items() if k not in ("NVIDIA_API_KEY",)}
+        env.update(NVIDIA_BASE_URL=nim.url, SOVEREIGN_CACHE_DIR=str(workdir / "cache"), LANGGRAPH_CLI_NO_ANALYTICS="1",
+                   LANGGRAPH_NO_VERSION_CHECK="true", LANGSMITH_TRACING="false")
+        exe = str(Path(sys.executable).with_name("langgraph"))
+        log = open(workdir / "server.log", "wb")
+        proc = subprocess.Popen([exe, "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port), "--config", str(workdir / "langgraph.json")],
+                                cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/ok", timeout=2) as resp:
+                        if resp.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("langgraph dev did not start: " + (workdir / "server.log").read_text(errors="replace")[-2000:])
+                time.sleep(0.25)
+
+            async def one() -> float:
+                client = langgraph_sdk.get_client(url=url)
+                t0 = time.perf_counter()
+                out = await client.runs.wait(None, "research", input={"question": question},
+                                             context={"provider": "nim", "sources": ["local"], "cache": False})
+                wall = time.perf_counter() - t0
+                if not (isinstance(out, dict) and out.get("report")):
+                    raise RuntimeError(f"the run returned no report: {str(out)[:300]}")
+                return wall
+
+            for i in range(repeat + 1):
+                nim.clear()
+                t0_wall = time.time()
+                wall = asyncio.run(one())
+                records = nim.records()
+                cp = critical_path(records, question, latency, 8, nim_server.role_of)
+                cp.pop("observed_waves")
+                runs.append({"first": i == 0, "wall_seconds": round(wall, 3), "requests": len(records), "bound_seconds": cp["bound_seconds"],
+                             "ratio": round(wall / cp["bound_seconds"], 3) if cp["bound_seconds"] else None,
+                             "first_request_after_s": round(min(r.start for r in records) - t0_wall, 3) if records else None,
+                             "requests_by_kind": {k: sum(1 for r in records if classify(r, question, nim_server.role_of)[0] == k)
+                                                  for k in sorted({classify(r, question, nim_server.role_of)[0] for r in records})},
+                             "stages": cp["stages"]})
+        finally:
+            import signal
+
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=20)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(proc.pid, signal.SIGKILL)
+            log.close()
+    for r in runs:  # the server's own delay before the run starts (langgraph dev's queue) left out
+        if r["first_request_after_s"] is not None and r["bound_seconds"]:
+            r["ratio_from_first_request"] = round((r["wall_seconds"] - r["first_request_after_s"]) / r["bound_seconds"], 3)
+    warm = [r for r in runs if not r["first"]]
+    return {"latency_s": latency, "runs": runs, "median_ratio_warm": statistics.median(r["ratio"] for r in warm),
+            "median_ratio_from_first_request_warm": statistics.median(r["ratio_from_first_request"] for r in warm),
+            "median_first_request_after_s_warm": statistics.median(r["first_request_after_s"] for r in warm),
+            "median_wall_seconds_warm": statistics.median(r["wall_seconds"] for r in warm),
+            "median_bound_seconds_warm": statistics.median(r["bound_seconds"] for r in warm)}
+
+
 def _prepare(corpus_path: str | None) -> float:
     """Import the kernel and build (or load) the local index before anything is timed."""
     t0 = time.perf_counter()
@@ -359,7 +455,7 @@ def cache_main(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.nim_runs")
-    parser.add_argument("which", choices=["critical-path", "cache", "serve"])
+    parser.add_argument("which", choices=["critical-path", "cache", "api", "serve"])
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--repeat", type=int, default=3, help="warm runs after the first (critical-path)")
     parser.add_argument("--cli-latency", type=float, action="append", metavar="L",
@@ -372,7 +468,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.work:
         Path(args.work).mkdir(parents=True, exist_ok=True)
-    result = critical_path_main(args) if args.which == "critical-path" else cache_main(args)
+    if args.which == "api":
+        scratch = Path(tempfile.mkdtemp(prefix="api-", dir=args.work))
+        try:
+            result = api_runs(QUESTION, scratch, args.latency, args.repeat)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    else:
+        result = critical_path_main(args) if args.which == "critical-path" else cache_main(args)
     print(json.dumps(result, default=str))
     return 0
 
