@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sovereign.adapters.corpus import Corpus
+from sovereign.adapters.corpus import Corpus, file_sha256
 from sovereign.adapters.embeddings import LsaEmbedder, lsa_config
 from sovereign.adapters.vector_index import VectorIndex
 from sovereign.graph.state import Paper
@@ -102,7 +102,8 @@ def corpus_digest(corpus: Corpus, texts_sha256: str) -> str:
     """SHA-256 of the corpus file's bytes; of the indexed texts when there is no readable file."""
     try:
         if corpus.path and os.path.isfile(corpus.path):
-            return "file:" + _sha256_file(Path(corpus.path))
+            st = os.stat(corpus.path)
+            return "file:" + file_sha256(os.path.abspath(corpus.path), st.st_mtime_ns, st.st_size)  # memoised: the reader hashed it too
     except OSError:
         pass
     return "texts:" + texts_sha256
