@@ -291,12 +291,14 @@ def _write_snapshot(folder: Path, key: dict, corpus: Corpus) -> None:
 
 
 @lru_cache(maxsize=8)
-def _cached(path: str, mtime_ns: int, size: int) -> Corpus:
-    return read_corpus_snapshotted(path, mtime_ns, size)
+def _cached(path: str, mtime_ns: int, size: int, snapshot: bool) -> Corpus:
+    return read_corpus_snapshotted(path, mtime_ns, size) if snapshot else read_corpus(path)
 
 
-def load_corpus(path: str | None = None) -> Corpus:
-    """Load (and cache per process) the corpus at ``path``, or the bundled one."""
+def load_corpus(path: str | None = None, snapshot: bool = True) -> Corpus:
+    """Load (and cache per process) the corpus at ``path``, or the bundled one; ``snapshot``:
+    read a large file through its snapshot in the cache folder (:func:`read_corpus_snapshotted`;
+    runs pass their ``cache`` setting)."""
     path = path or bundled_corpus_path()
     try:
         st = os.stat(path)
@@ -304,4 +306,4 @@ def load_corpus(path: str | None = None) -> Corpus:
         raise CorpusError(f"corpus file not found: {path}") from None
     if not os.access(path, os.R_OK):
         raise CorpusError(f"corpus file is not readable: {path}")
-    return _cached(os.path.abspath(path), st.st_mtime_ns, st.st_size)
+    return _cached(os.path.abspath(path), st.st_mtime_ns, st.st_size, snapshot)

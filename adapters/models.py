@@ -15,7 +15,7 @@ def embedder_for(cfg: Configuration) -> Embedder:
         return nim_client(cfg)
     from sovereign.adapters.local_source import searcher_for
 
-    return searcher_for(load_corpus(cfg.corpus_path), cfg.offline_embed_dim, persist=cfg.cache).embedder
+    return searcher_for(load_corpus(cfg.corpus_path, snapshot=cfg.cache), cfg.offline_embed_dim, persist=cfg.cache).embedder
 
 
 def chat_client(cfg: Configuration):

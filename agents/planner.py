@@ -96,7 +96,7 @@ def warm_local_index(cfg: Configuration) -> None:
             from sovereign.adapters.corpus import load_corpus
             from sovereign.adapters.local_source import searcher_for
 
-            searcher_for(load_corpus(cfg.corpus_path), cfg.offline_embed_dim, persist=cfg.cache)
+            searcher_for(load_corpus(cfg.corpus_path, snapshot=cfg.cache), cfg.offline_embed_dim, persist=cfg.cache)
             if cfg.verify_method == "evidence":
                 from sovereign.evidence import warm_up
 

@@ -25,14 +25,14 @@ RELEVANCE_WEIGHT = 0.75
 
 
 def search_local(query: str, cfg: Configuration) -> list[tuple[Paper, float]]:
-    corpus = load_corpus(cfg.corpus_path)
+    corpus = load_corpus(cfg.corpus_path, snapshot=cfg.cache)
     return searcher_for(corpus, cfg.offline_embed_dim, persist=cfg.cache).search(query, cfg.papers_per_query)
 
 
 def local_notes(cfg: Configuration) -> list[str]:
     """Problems of the local source for the report: unreadable corpus records (every run), and what
     happened to the cached local index (reported once, by the run that met it)."""
-    corpus = load_corpus(cfg.corpus_path)
+    corpus = load_corpus(cfg.corpus_path, snapshot=cfg.cache)
     notes = corpus.problems()
     searcher = searcher_for(corpus, cfg.offline_embed_dim, persist=cfg.cache)
     taken, searcher.notes[:] = list(searcher.notes), []
@@ -104,7 +104,7 @@ def search(payload: dict, runtime: Runtime[Configuration]) -> dict:
             results = cached_search(source, query, cfg)
             if source == "local":
                 notes += local_notes(cfg)
-                sanitized = load_corpus(cfg.corpus_path).sanitized_counts()
+                sanitized = load_corpus(cfg.corpus_path, snapshot=cfg.cache).sanitized_counts()
                 notes += [injection_note(p, sanitized[p.id]) for p, _ in results if p.id in sanitized]
             else:
                 results, injected = sanitize_hits(results)

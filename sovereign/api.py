@@ -32,7 +32,7 @@ def validate_request(question: str, **config: Any) -> tuple[str, Configuration]:
         from sovereign.adapters.corpus import CorpusError, load_corpus
 
         try:
-            load_corpus(cfg.corpus_path)
+            load_corpus(cfg.corpus_path, snapshot=cfg.cache)
         except CorpusError as exc:
             raise _field_error("corpus_path", cfg.corpus_path, str(exc)) from exc
     if cfg.output_dir:

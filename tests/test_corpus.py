@@ -144,3 +144,10 @@ def test_an_unusable_cache_folder_only_means_no_snapshot(tmp_path, monkeypatch):
     (tmp_path / "blocker").write_text("a file, not a folder")
     monkeypatch.setenv("SOVEREIGN_CACHE_DIR", str(tmp_path / "blocker"))
     assert len(_read(corpus_mod, src).papers) == 61
+
+
+def test_runs_with_the_cache_off_write_no_snapshot(tmp_path, monkeypatch):
+    corpus_mod, src = _snapshot_env(tmp_path, monkeypatch)
+    corpus = corpus_mod.load_corpus(str(src), snapshot=False)
+    assert len(corpus.papers) == 61
+    assert not (tmp_path / "cache" / corpus_mod.SNAPSHOT_DIR).exists()
