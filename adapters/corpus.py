@@ -198,10 +198,8 @@ SNAPSHOT_MIN_BYTES = 4 << 20
 SNAPSHOT_DIR = "corpus-snapshots"
 
 
-@lru_cache(maxsize=8)
-def file_sha256(path: str, mtime_ns: int, size: int) -> str:
-    """SHA-256 of a file's bytes (memoised per path, mtime and size: the local index checks the
-    same digest)."""
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MB blocks."""
     import hashlib
 
     h = hashlib.sha256()
@@ -209,6 +207,13 @@ def file_sha256(path: str, mtime_ns: int, size: int) -> str:
         while block := fh.read(1 << 20):
             h.update(block)
     return h.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    """:func:`sha256_file` memoised per path, mtime and size (the corpus reader and the local
+    index both check a corpus file's digest)."""
+    return sha256_file(path)
 
 
 def _reader_version() -> str:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sovereign.adapters.corpus import Corpus, file_sha256
+from sovereign.adapters.corpus import Corpus, file_sha256, sha256_file
 from sovereign.adapters.embeddings import LsaEmbedder, lsa_config
 from sovereign.adapters.vector_index import VectorIndex
 from sovereign.graph.state import Paper
@@ -78,14 +78,6 @@ def paper_text(p: Paper) -> str:
 
 class IndexCacheError(Exception):
     """The cached index cannot be used (the message says why, in a few words)."""
-
-
-def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def texts_digest(papers: list[Paper]) -> str:
@@ -167,7 +159,7 @@ class IndexStore:
                 meta, path = manifest["files"][name], self.path / name
                 if path.stat().st_size != meta["bytes"]:
                     raise IndexCacheError(f"{name} is truncated or resized")
-                if _sha256_file(path) != meta["sha256"]:
+                if sha256_file(path) != meta["sha256"]:
                     raise IndexCacheError(f"{name} fails its checksum")
             shapes = manifest["shapes"]
             n, n_terms, dim = len(self.papers), int(shapes["terms"]), int(shapes["dim"])
@@ -232,7 +224,7 @@ class IndexStore:
                     "nnz": int(parts["matrix"].nnz), "vectors": index.size,
                 },
                 "files": {
-                    name: {"bytes": (tmp / name).stat().st_size, "sha256": _sha256_file(tmp / name)} for name in files_for(parts["config"])
+                    name: {"bytes": (tmp / name).stat().st_size, "sha256": sha256_file(tmp / name)} for name in files_for(parts["config"])
                 },
                 "index": index.kind,
                 "build_seconds": round(build_seconds, 3),

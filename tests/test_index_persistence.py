@@ -172,7 +172,7 @@ def test_a_pickled_array_is_refused_even_with_a_matching_checksum(small_corpus):
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["files"]["idf.npy"] = {
         "bytes": (folder / "idf.npy").stat().st_size,
-        "sha256": local_source._sha256_file(folder / "idf.npy"),
+        "sha256": local_source.sha256_file(folder / "idf.npy"),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest))
     again = LocalSearcher(corpus)
