@@ -5,7 +5,6 @@ Both return L2-normalised float32 matrices, so inner product == cosine in the FA
 
 from __future__ import annotations
 
-import array
 from typing import Iterable, Protocol, Sequence
 
 import numpy as np
@@ -100,26 +99,6 @@ def vectorizer_from(terms: Sequence[str], idf: np.ndarray):
     return vec
 
 
-def _count(texts: Iterable[str], analyze) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
-    """One pass over the texts: n-gram ids (in order of first appearance) and a CSR count matrix
-    kept in compact arrays (scikit-learn keeps the column ids in a Python list, ~36 bytes each)."""
-    vocab: dict[str, int] = {}
-    cols = array.array("i")
-    counts = array.array("i")
-    indptr = array.array("q", [0])
-    for text in texts:
-        row: dict[int, int] = {}
-        for gram in analyze(text):
-            j = vocab.get(gram)
-            if j is None:
-                j = vocab[gram] = len(vocab)
-            row[j] = row.get(j, 0) + 1
-        cols.extend(row.keys())
-        counts.extend(row.values())
-        indptr.append(len(cols))
-    return vocab, np.frombuffer(cols, dtype=np.int32), np.frombuffer(counts, dtype=np.int32), np.frombuffer(indptr, dtype=np.int64)
-
-
 def fit_tfidf(texts: Iterable[str], dtype) -> tuple[list[str], np.ndarray, "object"]:
     """TF-IDF fit with the semantics of scikit-learn's ``TfidfVectorizer(**TFIDF_PARAMS,
     max_features=MAX_FEATURES)`` (same analyzer, the most frequent n-grams kept, smooth idf,
@@ -127,10 +106,10 @@ def fit_tfidf(texts: Iterable[str], dtype) -> tuple[list[str], np.ndarray, "obje
     Python list per occurrence. Returns (terms in column order, idf, CSR matrix)."""
     import scipy.sparse as sp
 
-    from sovereign.tfidf import normalize_rows
+    from sovereign.tfidf import count_ngrams, normalize_rows
 
     analyze = make_tfidf(**{k: v for k, v in TFIDF_PARAMS.items() if k != "ngram_range"}).build_analyzer()
-    vocab, cols, counts, indptr = _count(texts, analyze)
+    vocab, cols, counts, indptr = count_ngrams(texts, analyze)
     n_docs, n_terms = len(indptr) - 1, len(vocab)
     if not n_terms:
         raise ValueError("empty vocabulary; perhaps the documents only contain stop words")

@@ -32,7 +32,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from sovereign.adapters.embeddings import l2_normalize
 from sovereign.adapters.http import parse_retry_after
-from sovereign.adapters.nim_wire import USAGE, EndpointRefused, PriorAttempt, Usage, extract_json, json_request  # noqa: F401  (re-exported)
+from sovereign.adapters.nim_wire import USAGE, EndpointRefused, PriorAttempt, extract_json, json_request  # noqa: F401  (USAGE, extract_json: re-exported)
 from sovereign.adapters.nim_wire import check_endpoint as wire_check_endpoint
 from sovereign.graph.configuration import Configuration
 from sovereign.redact import redact

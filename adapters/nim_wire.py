@@ -5,7 +5,7 @@ Every model call of a run goes through ``ChatNVIDIA`` (:mod:`sovereign.adapters.
 first one of a ``sovereign research --provider nim`` process: the planner's, which needs nothing
 but the question. Importing langgraph and langchain-nvidia-ai-endpoints takes about 0.7 s of CPU,
 so the CLI sends that request from here (this module imports only httpx, pydantic and the
-standard library) about 0.2 s after start, and the imports overlap the model's latency instead of
+standard library) about 0.3 s after start, and the imports overlap the model's latency instead of
 preceding it. The request is the one ``ChatNVIDIA`` would send (same messages, model, sampling
 parameters, ``response_format``, authorisation; ``tests/test_nim_wire.py`` compares the two on a
 loopback server). This module makes one attempt; everything after it — retries, waits, the

@@ -13,6 +13,7 @@ is still used for the calibration fits (``sovereign eval calibrate``).
 
 from __future__ import annotations
 
+import array
 import re
 from collections.abc import Callable, Iterable
 
@@ -155,25 +156,10 @@ class TfidfVectorizer:
     def _counts(self, docs: Iterable[str], vocab: dict[str, int], grow: bool):
         import scipy.sparse as sp
 
-        analyze = self.build_analyzer()
-        indices: list[int] = []
-        values: list[int] = []
-        indptr = [0]
-        for doc in docs:
-            row: dict[int, int] = {}
-            for gram in analyze(doc):
-                j = vocab.get(gram)
-                if j is None:
-                    if not grow:
-                        continue
-                    j = vocab[gram] = len(vocab)
-                row[j] = row.get(j, 0) + 1
-            indices.extend(row)
-            values.extend(row.values())
-            indptr.append(len(indices))
-        index_dtype = np.int32 if len(indices) < np.iinfo(np.int32).max else np.int64
+        vocab, cols, counts, indptr = count_ngrams(docs, self.build_analyzer(), vocab, grow)
+        index_dtype = np.int32 if len(cols) < np.iinfo(np.int32).max else np.int64
         matrix = sp.csr_array(
-            (np.asarray(values, dtype=self.dtype), np.asarray(indices, dtype=index_dtype), np.asarray(indptr, dtype=index_dtype)),
+            (counts.astype(self.dtype), cols.astype(index_dtype, copy=False), indptr.astype(index_dtype)),
             shape=(len(indptr) - 1, len(vocab)),
         )
         matrix.sort_indices()
@@ -186,6 +172,32 @@ class TfidfVectorizer:
         counts.data *= self.idf_[counts.indices]
         normalize_rows(counts)
         return counts
+
+
+def count_ngrams(
+    texts: Iterable[str], analyze: Callable[[str], list[str]], vocab: dict[str, int] | None = None, grow: bool = True
+) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over the texts: ``(vocab, cols, counts, indptr)``, a CSR count matrix kept in compact
+    arrays (scikit-learn keeps the column ids in a Python list, ~36 bytes each). New n-grams get the
+    next id (order of first appearance) when ``grow``; otherwise n-grams outside ``vocab`` are
+    dropped. ``vocab`` is updated in place."""
+    vocab = {} if vocab is None else vocab
+    cols = array.array("i")
+    counts = array.array("i")
+    indptr = array.array("q", [0])
+    for text in texts:
+        row: dict[int, int] = {}
+        for gram in analyze(text):
+            j = vocab.get(gram)
+            if j is None:
+                if not grow:
+                    continue
+                j = vocab[gram] = len(vocab)
+            row[j] = row.get(j, 0) + 1
+        cols.extend(row.keys())
+        counts.extend(row.values())
+        indptr.append(len(cols))
+    return vocab, np.frombuffer(cols, dtype=np.int32), np.frombuffer(counts, dtype=np.int32), np.frombuffer(indptr, dtype=np.int64)
 
 
 _WHITE_SPACES = re.compile(r"\s\s+")
